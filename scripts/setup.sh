@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine for Paddock: the Debian packages the VM and the tests use,
+# then `npm ci` (which also builds dist/). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  # the sandbox VM and its image recipe
+  qemu-system-x86 qemu-utils mmdebstrap busybox-static lz4 e2fsprogs cpio zstd xz-utils
+  # the guest agent is C, compiled statically
+  gcc libc6-dev make
+  # the UI tests drive Debian's Chromium (never a downloaded browser)
+  chromium
+  # native modules (better-sqlite3) build from source
+  python3 g++
+  ca-certificates
+)
+
+if command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+else
+  echo "setup: not a Debian-like system; install QEMU, mmdebstrap, busybox-static, gcc and Chromium yourself." >&2
+fi
+
+# The Electron binary cannot be downloaded everywhere; `npm start` says what to do without it.
+export ELECTRON_SKIP_BINARY_DOWNLOAD=1
+npm ci --no-audit --no-fund

@@ -1,0 +1,38 @@
+import { Command, CommanderError } from 'commander';
+import { PaddockError } from '../../shared/result.js';
+import { registerDoctor } from './doctor-command.js';
+import { registerServe } from './serve-command.js';
+import { registerPending } from './pending-commands.js';
+
+/**
+ * The `paddock` command: the same core as the app, without Electron. Each subcommand lives in its
+ * own file and registers itself here.
+ */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('paddock')
+    .description('A general agent whose every command runs in a sandboxed Linux VM.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerDoctor(program);
+  registerServe(program);
+  registerPending(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof PaddockError) {
+      process.stderr.write(`paddock: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`paddock: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+import { app, session, shell, type WebContents } from 'electron';
+
+/** The CSP for the app's pages; the same policy `paddock serve` sends. No inline scripts, no remote. */
+export const APP_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'";
+
+/**
+ * Applies the window rules of STYLE.md to every web contents the app ever creates: navigation and
+ * window.open denied (https links go to the system browser), webviews refused, permissions denied.
+ */
+export function hardenApp(isAppUrl: (url: string) => boolean): void {
+  app.on('web-contents-created', (_e, contents: WebContents) => {
+    // SECURITY: the page can never navigate away from the bundled app.
+    contents.on('will-navigate', (event, url) => {
+      if (!isAppUrl(url)) event.preventDefault();
+    });
+    contents.on('will-redirect', (event, url) => {
+      if (!isAppUrl(url)) event.preventDefault();
+    });
+    // SECURITY: no new windows; https links open in the person's browser instead.
+    contents.setWindowOpenHandler(({ url }) => {
+      if (url.startsWith('https://')) void shell.openExternal(url);
+      return { action: 'deny' };
+    });
+    // SECURITY: no <webview>, whatever the page asks for.
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+  });
+
+  app.whenReady().then(
+    () => {
+      const ses = session.defaultSession;
+      // SECURITY: camera, microphone, notifications from the page, etc. are all denied by default.
+      ses.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+      ses.setPermissionCheckHandler(() => false);
+      ses.webRequest.onHeadersReceived((details, callback) => {
+        callback({
+          responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [APP_CSP] },
+        });
+      });
+    },
+    () => undefined,
+  );
+}

@@ -1,0 +1,48 @@
+import type { Database } from 'better-sqlite3';
+import { newId } from '../../shared/ids.js';
+
+export interface GrantRow {
+  id: string;
+  hostPath: string;
+  name: string;
+  readOnly: boolean;
+  createdAt: number;
+}
+
+/** Folders the person granted by an explicit act; the VM layer resolves and mounts them. */
+export class GrantsRepo {
+  constructor(private readonly db: Database) {}
+
+  add(hostPath: string, name: string, readOnly: boolean): GrantRow {
+    const row = { id: newId('grant'), hostPath, name, readOnly, createdAt: Date.now() };
+    this.db
+      .prepare(
+        'INSERT INTO grants (id, host_path, name, read_only, created_at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(row.id, hostPath, name, readOnly ? 1 : 0, row.createdAt);
+    return row;
+  }
+
+  list(): GrantRow[] {
+    const rows = this.db
+      .prepare('SELECT id, host_path, name, read_only, created_at FROM grants ORDER BY created_at')
+      .all() as {
+      id: string;
+      host_path: string;
+      name: string;
+      read_only: number;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      hostPath: r.host_path,
+      name: r.name,
+      readOnly: r.read_only === 1,
+      createdAt: r.created_at,
+    }));
+  }
+
+  remove(id: string): boolean {
+    return this.db.prepare('DELETE FROM grants WHERE id = ?').run(id).changes > 0;
+  }
+}

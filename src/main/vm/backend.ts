@@ -1,0 +1,96 @@
+import type { Duplex, Readable, Writable } from 'node:stream';
+
+/** A folder shared into the guest; `name` becomes `/mnt/<name>` and the 9p mount tag. */
+export interface ShareSpec {
+  hostPath: string;
+  name: string;
+  readOnly: boolean;
+}
+
+/** Everything a backend needs to boot one VM for one session. */
+export interface VmSpec {
+  /** Folder holding the built image: vmlinux, initrd.img, rootfs.img, manifest.json. */
+  imageDir: string;
+  /** Per-session writable layer (qcow2 over the read-only base); created if missing. */
+  overlayPath: string;
+  /** Folder for this VM's sockets and console log; removed on stop. */
+  runDir: string;
+  shares: ShareSpec[];
+  cpus: number;
+  memoryMb: number;
+  /** 'auto' probes KVM with a real boot and falls back to TCG. */
+  accel: 'auto' | 'kvm' | 'tcg';
+}
+
+export interface ExecRequest {
+  /** argv form; exactly one of argv or shell. */
+  argv?: string[];
+  /** Shell string run with /bin/sh -c. */
+  shell?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Whether the caller will write stdin; otherwise stdin is /dev/null. */
+  stdin?: boolean;
+  /** Per-command timeout; on expiry the process group is killed and the exit code is 124. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  /** Exit code; 124 on timeout, 128+n when killed by signal n. */
+  exitCode: number;
+  signal: string | null;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface ExecHandle {
+  stdout: Readable;
+  stderr: Readable;
+  stdin: Writable;
+  result: Promise<ExecResult>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface FileStat {
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+  mode: number;
+  mtimeMs: number;
+}
+
+/** A running VM. Every method fails with VmGoneError once the VM has died. */
+export interface Vm {
+  readonly id: string;
+  readonly accel: 'kvm' | 'tcg';
+  exec(req: ExecRequest): ExecHandle;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void>;
+  stat(path: string): Promise<FileStat>;
+  list(path: string): Promise<FileStat[]>;
+  ping(): Promise<number>;
+  /** Save the session's writable layer (and, where supported, memory) under a name. */
+  checkpoint(name: string): Promise<void>;
+  restore(name: string): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves when the VM process has exited, for whatever reason. */
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  /** Tunnels opened by the guest's proxy forwarder: one Duplex per guest TCP connection. */
+  onTunnel(handler: (stream: Duplex) => void): void;
+}
+
+export interface VmBackend {
+  readonly name: 'qemu' | 'apple' | 'wsl';
+  start(spec: VmSpec): Promise<Vm>;
+}
+
+/** The VM died (QEMU killed, guest panic) while an operation was pending. */
+export class VmGoneError extends Error {
+  readonly code = 'VM_GONE';
+  constructor(
+    message = 'The sandbox VM stopped unexpectedly; the next command starts a fresh VM.',
+  ) {
+    super(message);
+    this.name = 'VmGoneError';
+  }
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import type { Result } from './result.js';
+
+/**
+ * The one API contract between the core and every UI transport (Electron IPC, WebSocket).
+ * Channels are `domain:verb`; events are `domain:thing-changed`. Types derive from the schemas,
+ * so neither side keeps typings in sync by hand.
+ */
+
+const empty = z.object({}).strict();
+
+export const doctorCheck = z.object({
+  id: z.string(),
+  label: z.string(),
+  status: z.enum(['ok', 'warn', 'fail']),
+  detail: z.string(),
+  /** The command or action that fixes what is missing, when something is. */
+  fix: z.string().optional(),
+});
+export type DoctorCheck = z.infer<typeof doctorCheck>;
+
+export const settingsSchema = z.object({
+  model: z.string().min(1),
+  approvalMode: z.enum(['auto', 'ask']),
+  vmMemoryMb: z.number().int().min(128).max(65536),
+  vmCpus: z.number().int().min(1).max(64),
+  networkAllowlist: z.array(z.string()),
+  theme: z.enum(['system', 'light', 'dark']),
+});
+export type Settings = z.infer<typeof settingsSchema>;
+
+export const requests = {
+  'app:info': {
+    req: empty,
+    res: z.object({
+      version: z.string(),
+      schemaVersion: z.number().int(),
+      dataDir: z.string(),
+      host: z.enum(['electron', 'web']),
+    }),
+  },
+  'doctor:run': {
+    req: empty,
+    res: z.object({ checks: z.array(doctorCheck) }),
+  },
+  'settings:get': {
+    req: empty,
+    res: settingsSchema,
+  },
+  'settings:update': {
+    req: settingsSchema.partial().strict(),
+    res: settingsSchema,
+  },
+} as const;
+
+export const events = {
+  'settings:changed': settingsSchema,
+} as const;
+
+export type Channel = keyof typeof requests;
+export type EventName = keyof typeof events;
+export type Req<C extends Channel> = z.input<(typeof requests)[C]['req']>;
+export type Res<C extends Channel> = z.infer<(typeof requests)[C]['res']>;
+export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;
+
+export const channels = Object.keys(requests) as Channel[];
+export const eventNames = Object.keys(events) as EventName[];
+
+export function isChannel(name: unknown): name is Channel {
+  return typeof name === 'string' && Object.hasOwn(requests, name);
+}
+
+export function isEventName(name: unknown): name is EventName {
+  return typeof name === 'string' && Object.hasOwn(events, name);
+}
+
+/** What the renderer sees as `window.paddock`, whichever transport carries it. */
+export type PaddockApi = {
+  [C in Channel]: (req: Req<C>) => Promise<Result<Res<C>>>;
+} & {
+  on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+};
+
+/** Builds a PaddockApi from one transport function, so preload and web client share the shape. */
+export function buildApi(
+  invoke: (channel: Channel, req: unknown) => Promise<Result<unknown>>,
+  subscribe: (event: EventName, listener: (payload: unknown) => void) => () => void,
+): PaddockApi {
+  const api: Record<string, unknown> = {};
+  for (const channel of channels) {
+    api[channel] = (req: unknown) => invoke(channel, req ?? {});
+  }
+  api.on = (event: EventName, listener: (payload: unknown) => void) => {
+    if (!isEventName(event)) throw new Error(`Unknown event ${String(event)}`);
+    return subscribe(event, listener);
+  };
+  return api as PaddockApi;
+}
+
+/** Formats a zod failure as one sentence naming the fields that were wrong. */
+export function describeSchemaError(error: z.ZodError): string {
+  const parts = error.issues.slice(0, 5).map((i) => {
+    const where = i.path.length ? i.path.join('.') : 'request';
+    return `${where}: ${i.message}`;
+  });
+  return `The request did not match the API contract (${parts.join('; ')}).`;
+}

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.js';
+import { repoRoot } from '../helpers/cli.js';
+import { startServe, type Served } from '../helpers/serve.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const shots = path.join(repoRoot, 'test-results');
+
+describe('the served UI in Chromium', () => {
+  let home: { dir: string; cleanup(): void };
+  let served: Served;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    fs.mkdirSync(shots, { recursive: true });
+    home = tempDir();
+    served = await startServe({ PADDOCK_HOME: home.dir });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await served?.stop();
+    home?.cleanup();
+  });
+
+  it('prints exactly one line', () => {
+    expect(served.lines).toHaveLength(1);
+  });
+
+  it.each(['light', 'dark'] as const)(
+    'renders the shell with no console errors (%s)',
+    async (colorScheme) => {
+      const page = await browser.newPage({ colorScheme });
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning')
+          problems.push(`${m.type()}: ${m.text()} ${m.location().url}`);
+      });
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()}`));
+
+      await page.goto(served.url);
+      await page.getByRole('heading', { name: 'Paddock' }).waitFor();
+      await page.getByTestId('doctor').waitFor();
+      await expect(page.getByTestId('app-info').textContent()).resolves.toContain(home.dir);
+      expect(await page.getByTestId('doctor').locator('li').count()).toBeGreaterThanOrEqual(5);
+      // The token moved into an HttpOnly cookie and out of the address bar.
+      expect(page.url()).not.toContain('token=');
+      await page.screenshot({ path: path.join(shots, `shell-${colorScheme}.png`), fullPage: true });
+      expect(problems).toEqual([]);
+      await page.close();
+    },
+  );
+
+  it('shows nothing to a browser without the token', async () => {
+    const page = await browser.newPage();
+    const res = await page.goto(served.url.replace(/\?token=.*/, ''));
+    expect(res?.status()).toBe(401);
+    await page.close();
+  });
+});

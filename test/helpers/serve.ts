@@ -1,0 +1,46 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+import { repoRoot } from './cli.js';
+
+export interface Served {
+  url: string;
+  lines: string[];
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts the built `paddock serve --port 0` through npx, as the README says, and waits for its line. */
+export async function startServe(env: NodeJS.ProcessEnv): Promise<Served> {
+  const proc = spawn('npx', ['--no-install', 'paddock', 'serve', '--port', '0'], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const rl = readline.createInterface({ input: proc.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 30_000);
+    rl.on('line', (line) => {
+      lines.push(line);
+      const m = /^Paddock is serving at (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)$/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+  return {
+    url,
+    lines,
+    proc,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.on('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
