@@ -1,8 +1,10 @@
+import { vmSuite } from './vm.js';
+
 /** One benchmark suite: returns named figures (numbers in the unit its name says). */
 export interface BenchSuite {
   name: string;
   run(log: (line: string) => void): Promise<Record<string, number | string>>;
 }
 
-/** Suites in the order they run; the sandbox, agent, automations and UI issues add theirs. */
-export const suites: BenchSuite[] = [];
+/** Suites in the order they run; the agent, automations and UI issues add theirs. */
+export const suites: BenchSuite[] = [vmSuite];

@@ -11,8 +11,10 @@
  * Wire format: src/guest/PROTOCOL.md.
  *
  * SECURITY: everything a command does is untrusted. The agent must survive it: every child runs
- * in its own session/process group (killed as a group on timeout), inherits no agent fd
- * (O_CLOEXEC everywhere), and the agent asks the OOM killer to spare it.
+ * in its own session/process group and, in the VM, its own cgroup under /sys/fs/cgroup/paddock
+ * (memory, pids and CPU limited together; the whole cgroup is killed on timeout), inherits no
+ * agent fd (O_CLOEXEC everywhere), and the agent stays in the root cgroup with an OOM score
+ * adjustment of -1000.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -28,12 +30,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/close_range.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
@@ -50,6 +56,7 @@
 #define READ_CHUNK (64 * 1024)
 #define OUT_HIGH (1024 * 1024)    /* stop reading sources while this much waits for the host */
 #define EXIT_GRACE_MS 1000        /* see "background processes" in PROTOCOL.md */
+#define KILL_GRACE_MS 250         /* after a kill, EXIT goes out by then even if dying is slow */
 #define REOPEN_MS 100
 #define MAX_STREAMS 4096
 #define DEFAULT_PORT_PATH "/dev/virtio-ports/paddock.0"
@@ -79,6 +86,9 @@ typedef struct stream {
   bool exited, timed_out;
   int status;
   int64_t start_ms, deadline_ms, exit_ms;
+  int64_t killed_ms;         /* when the agent SIGKILLed the command (timeout, CLOSE), or 0 */
+  uint64_t cg_seq;           /* leaf cgroup CG_ROOT/x<seq>, 0 when cgroups are off */
+  int64_t cg_deadline_ms;    /* the timeout also bounds what the command leaves running */
   /* blob (read/list): source fd or in-memory body */
   int src_fd;
   buf_t mem;
@@ -176,6 +186,198 @@ static const char *errno_name(int e) {
   return "EIO";
 }
 
+/* ---------- resource limits (cgroup v2) ----------
+ *
+ * In the VM (device mode, root) every command runs in its own leaf cgroup CG_ROOT/x<seq>. The
+ * CG_ROOT group as a whole gets memory.max = RAM minus a reserve, pids.max and its own CPU share,
+ * so that a memory hog, a fork bomb or a busy loop can exhaust only the commands' share: the
+ * agent (in the root cgroup, oom_score_adj -1000) keeps memory, pids and CPU to answer the host.
+ * On timeout or kill the whole leaf is killed with cgroup.kill, which also reaches processes
+ * that left the process group (setsid, double fork). Without cgroup2 (or on the host, in the
+ * --unix/--fd test modes) the agent falls back to process groups. */
+
+#define CG_MOUNT "/sys/fs/cgroup"
+#define CG_ROOT CG_MOUNT "/paddock"
+#define CG_PIDS_MAX 2048
+#define CG_RESERVE_MIN (96ull << 20) /* kept for the agent and the kernel... */
+#define CG_RESERVE_PCT 15            /* ...or this share of RAM, whichever is larger */
+#define CG_RETRY_MS 10000            /* backstop for removing leaves; SIGCHLD does it normally */
+
+typedef struct {
+  uint64_t seq;
+  int64_t deadline_ms; /* kill what is left at this time (0: never) */
+  bool killed;
+} cg_leaf_t;
+
+static int cg_mode = -1;     /* --cgroups / --no-cgroups; -1: on in device mode */
+static bool cg_on;           /* set up and in use */
+static uint64_t cg_mem_max, cg_next_seq = 1;
+static cg_leaf_t *cg_leaves; /* leaves of finished commands, waiting to be empty */
+static size_t cg_nleaves, cg_cap;
+static int64_t cg_retry_at;
+
+static int write_str(const char *path, const char *v) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, v, strlen(v));
+  int e = errno;
+  close(fd);
+  if (n < 0) { errno = e; return -1; }
+  return 0;
+}
+
+static void cg_path(char *out, size_t n, uint64_t seq, const char *file) {
+  snprintf(out, n, CG_ROOT "/x%llu/%s", (unsigned long long)seq, file ? file : "");
+}
+
+/* Reads `key N` from a flat-keyed cgroup file (memory.events); -1 if absent. */
+static long long cg_read_key(uint64_t seq, const char *file, const char *key) {
+  char p[128];
+  cg_path(p, sizeof p, seq, file);
+  FILE *f = fopen(p, "re");
+  if (!f) return -1;
+  char k[64];
+  long long v, found = -1;
+  while (fscanf(f, "%63s %lld", k, &v) == 2)
+    if (strcmp(k, key) == 0) { found = v; break; }
+  fclose(f);
+  return found;
+}
+
+/* SIGKILLs every process in leaf seq: cgroup.kill (Linux 5.14+), else each pid it lists. */
+static void cg_kill(uint64_t seq) {
+  char p[128];
+  cg_path(p, sizeof p, seq, "cgroup.kill");
+  if (write_str(p, "1") == 0) return;
+  /* Older kernels: a racing fork can escape one pass; cg_sweep() repeats it while not empty. */
+  cg_path(p, sizeof p, seq, "cgroup.procs");
+  FILE *f = fopen(p, "re");
+  if (!f) return;
+  int pid;
+  while (fscanf(f, "%d", &pid) == 1)
+    if (pid > 1) kill(pid, SIGKILL);
+  fclose(f);
+}
+
+static bool cg_rmdir(uint64_t seq) {
+  char p[128];
+  cg_path(p, sizeof p, seq, NULL);
+  return rmdir(p) == 0 || errno == ENOENT;
+}
+
+/* Forgets a finished command's leaf: removed now if empty, else when its last process is gone. */
+static void cg_release(uint64_t seq, int64_t deadline_ms) {
+  if (cg_rmdir(seq)) return;
+  if (cg_nleaves == cg_cap) {
+    cg_cap = cg_cap ? cg_cap * 2 : 16;
+    cg_leaves = realloc(cg_leaves, cg_cap * sizeof *cg_leaves);
+    if (!cg_leaves) abort();
+  }
+  cg_leaves[cg_nleaves++] = (cg_leaf_t){.seq = seq, .deadline_ms = deadline_ms};
+  if (!cg_retry_at) cg_retry_at = now_ms() + CG_RETRY_MS;
+}
+
+/* Kills leftovers whose command's timeout has passed and removes empty leaves. */
+static void cg_sweep(int64_t now) {
+  size_t j = 0;
+  for (size_t i = 0; i < cg_nleaves; i++) {
+    cg_leaf_t *l = &cg_leaves[i];
+    if (l->deadline_ms && now >= l->deadline_ms && !l->killed) {
+      cg_kill(l->seq);
+      l->killed = true;
+    }
+    if (cg_rmdir(l->seq)) continue;
+    if (l->killed && errno == EBUSY) cg_kill(l->seq); /* no-op once cgroup.kill has run */
+    cg_leaves[j++] = *l;
+  }
+  cg_nleaves = j;
+  cg_retry_at = cg_nleaves ? now + CG_RETRY_MS : 0;
+}
+
+/* When the main loop must wake up for the leaves (or -1). */
+static int64_t cg_next_wake(void) {
+  int64_t t = cg_retry_at ? cg_retry_at : -1;
+  for (size_t i = 0; i < cg_nleaves; i++)
+    if (cg_leaves[i].deadline_ms && !cg_leaves[i].killed && (t < 0 || cg_leaves[i].deadline_ms < t))
+      t = cg_leaves[i].deadline_ms;
+  return t;
+}
+
+static bool cg_enable(const char *group, const char *ctl) {
+  char p[128], v[32];
+  snprintf(p, sizeof p, "%s/cgroup.subtree_control", group);
+  snprintf(v, sizeof v, "+%s", ctl);
+  if (write_str(p, v) == 0) return true;
+  logmsg("cannot enable the %s controller in %s: %s", ctl, group, strerror(errno));
+  return false;
+}
+
+static bool cg_setup(void) {
+  struct statfs sf;
+  if (statfs(CG_MOUNT, &sf) != 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+    if (mount("cgroup2", CG_MOUNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+      logmsg("cannot mount cgroup2 at " CG_MOUNT ": %s; commands run without resource limits", strerror(errno));
+      return false;
+    }
+    if (statfs(CG_MOUNT, &sf) != 0 || sf.f_type != CGROUP2_SUPER_MAGIC) return false;
+  }
+  /* We must be in the root cgroup: everything in CG_ROOT shares the limits. */
+  char self[64] = {0};
+  int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) { (void)!read(fd, self, sizeof self - 1); close(fd); }
+  if (strcmp(self, "0::/\n") != 0) {
+    logmsg("not in the root cgroup (%s); commands run without resource limits", self);
+    return false;
+  }
+  if (!cg_enable(CG_MOUNT, "memory") || !cg_enable(CG_MOUNT, "pids")) return false;
+  /* cpu: the commands together weigh as much as one process of the root cgroup, so a fork bomb's
+   * thousand runnable processes cannot starve the agent. Optional. */
+  bool cpu = cg_enable(CG_MOUNT, "cpu");
+  if (mkdir(CG_ROOT, 0755) != 0 && errno != EEXIST) {
+    logmsg("cannot create " CG_ROOT ": %s", strerror(errno));
+    return false;
+  }
+  /* Leaves of a previous agent (it crashed and paddock-init restarted it): their commands have
+   * no host any more, as after a channel loss. Kill them and pick new names. */
+  DIR *d = opendir(CG_ROOT);
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      if (de->d_name[0] != 'x') continue;
+      uint64_t seq = strtoull(de->d_name + 1, NULL, 10);
+      if (!seq) continue;
+      if (seq >= cg_next_seq) cg_next_seq = seq + 1;
+      cg_kill(seq);
+      cg_release(seq, 0);
+    }
+    closedir(d);
+  }
+  if (!cg_enable(CG_ROOT, "memory") || !cg_enable(CG_ROOT, "pids")) return false;
+  if (cpu) cg_enable(CG_ROOT, "cpu");
+
+  struct sysinfo si;
+  if (sysinfo(&si) != 0) return false;
+  uint64_t total = (uint64_t)si.totalram * si.mem_unit;
+  uint64_t reserve = total / 100 * CG_RESERVE_PCT;
+  if (reserve < CG_RESERVE_MIN) reserve = CG_RESERVE_MIN;
+  if (reserve > total / 2) reserve = total / 2; /* a tiny VM: split it */
+  cg_mem_max = (total - reserve) & ~4095ull;
+  char v[32];
+  snprintf(v, sizeof v, "%llu", (unsigned long long)cg_mem_max);
+  if (write_str(CG_ROOT "/memory.max", v) != 0) {
+    logmsg("cannot set " CG_ROOT "/memory.max: %s", strerror(errno));
+    return false;
+  }
+  if (write_str(CG_ROOT "/memory.swap.max", "0") != 0 && errno != ENOENT)
+    logmsg("cannot set memory.swap.max: %s", strerror(errno));
+  snprintf(v, sizeof v, "%d", CG_PIDS_MAX);
+  if (write_str(CG_ROOT "/pids.max", v) != 0) {
+    logmsg("cannot set " CG_ROOT "/pids.max: %s", strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 /* ---------- channel output ---------- */
 
 static void send_frame2(uint8_t type, uint32_t id, const void *p1, size_t n1, const void *p2, size_t n2) {
@@ -264,6 +466,10 @@ static void close_fd(int *fd) {
 static void kill_stream(stream_t *s) {
   if (s->dead) return;
   s->dead = true;
+  if (s->cg_seq) {
+    cg_release(s->cg_seq, s->cg_deadline_ms);
+    s->cg_seq = 0;
+  }
   close_fd(&s->out_fd);
   close_fd(&s->err_fd);
   close_fd(&s->in_fd);
@@ -304,6 +510,11 @@ static void send_hello(const char *nonce) {
   buf_printf(&j, "{\"version\":%d,\"agent\":\"paddock-agent\",\"pid\":%d,\"uname\":", PROTO_VERSION, (int)getpid());
   json_write_str(&j, uname_str, strlen(uname_str));
   buf_printf(&j, ",\"listenPort\":%d", listen_fd >= 0 ? listen_port : 0);
+  if (cg_on)
+    buf_printf(&j, ",\"limits\":{\"cgroup\":\"" CG_ROOT "\",\"memoryMaxBytes\":%llu,\"pidsMax\":%d}",
+               (unsigned long long)cg_mem_max, CG_PIDS_MAX);
+  else
+    buf_append_str(&j, ",\"limits\":null");
   if (nonce) {
     buf_append_str(&j, ",\"nonce\":");
     json_write_str(&j, nonce, strlen(nonce));
@@ -407,6 +618,26 @@ static void op_exec(uint32_t id, const jval_t *req) {
     if (want_stdin) ok = pipe2(inp, O_CLOEXEC) == 0;
     else ok = (inp[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;
   }
+  /* The command's own cgroup, created before the fork; the child moves itself in before exec,
+   * so nothing it runs is ever outside it. */
+  uint64_t seq = 0;
+  int procs_fd = -1;
+  if (ok && cg_on) {
+    seq = cg_next_seq++;
+    char p[128];
+    cg_path(p, sizeof p, seq, NULL);
+    ok = mkdir(p, 0755) == 0;
+    if (ok) {
+      /* An OOM kill takes the whole command, not one random process of it. */
+      cg_path(p, sizeof p, seq, "memory.oom.group");
+      (void)write_str(p, "1");
+      cg_path(p, sizeof p, seq, "cgroup.procs");
+      procs_fd = open(p, O_WRONLY | O_CLOEXEC);
+      ok = procs_fd >= 0;
+      if (!ok) { int e = errno; cg_rmdir(seq); errno = e; }
+    }
+    if (!ok) seq = 0;
+  }
   pid_t pid = -1;
   int fork_errno = 0;
   if (ok) {
@@ -423,6 +654,11 @@ static void op_exec(uint32_t id, const jval_t *req) {
     dup2(inp[0], 0);
     dup2(outp[1], 1);
     dup2(errp[1], 2);
+    if (procs_fd >= 0 && write(procs_fd, "0", 1) != 1) {
+      /* SECURITY: never run a command outside the limits. */
+      dprintf(2, "paddock-agent: cannot put the command under the sandbox's limits: %s\n", strerror(errno));
+      _exit(126);
+    }
     int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (oom >= 0) { (void)!write(oom, "0", 1); close(oom); }
     if (chdir(cwd) < 0) {
@@ -442,7 +678,9 @@ static void op_exec(uint32_t id, const jval_t *req) {
   close_fd(&outp[1]);
   close_fd(&errp[1]);
   close_fd(&inp[0]);
+  close_fd(&procs_fd);
   if (pid < 0) {
+    if (seq) cg_rmdir(seq);
     close_fd(&outp[0]);
     close_fd(&errp[0]);
     close_fd(&inp[1]);
@@ -462,23 +700,43 @@ static void op_exec(uint32_t id, const jval_t *req) {
   if (s->in_fd >= 0) set_nonblock(s->in_fd);
   s->start_ms = now_ms();
   if (jtimeout && jtimeout->t == J_NUM && jtimeout->n > 0) s->deadline_ms = s->start_ms + (int64_t)jtimeout->n;
+  s->cg_seq = seq;
+  s->cg_deadline_ms = s->deadline_ms;
+}
+
+/* SIGKILLs the command and everything it started (its cgroup, else its process group). */
+static void exec_kill_all(stream_t *s) {
+  if (s->cg_seq) cg_kill(s->cg_seq);
+  kill(-s->pid, SIGKILL);
+  if (!s->exited) {
+    kill(s->pid, SIGKILL);
+    if (!s->killed_ms) s->killed_ms = now_ms();
+  }
 }
 
 static void exec_send_exit(stream_t *s) {
   int code = 0;
   const char *sig = NULL;
-  if (WIFEXITED(s->status)) code = WEXITSTATUS(s->status);
+  if (!s->exited) {
+    /* Killed, still dying (under TCG a thousand processes take seconds to exit): it can no
+     * longer run any code of its own, so report it now; it is reaped later. */
+    code = 128 + SIGKILL;
+    sig = "SIGKILL";
+    s->exit_ms = now_ms();
+  } else if (WIFEXITED(s->status)) code = WEXITSTATUS(s->status);
   else if (WIFSIGNALED(s->status)) {
     code = 128 + WTERMSIG(s->status);
     sig = signal_name(WTERMSIG(s->status));
   }
   if (s->timed_out) code = 124;
+  /* The leaf is new for each command, so any OOM kill counted there hit this command. */
+  bool oom = s->cg_seq && cg_read_key(s->cg_seq, "memory.events", "oom_kill") > 0;
   buf_t j = {0};
   buf_printf(&j, "{\"exitCode\":%d,\"signal\":", code);
   if (sig) json_write_str(&j, sig, strlen(sig));
   else buf_append_str(&j, "null");
-  buf_printf(&j, ",\"timedOut\":%s,\"durationMs\":%lld}", s->timed_out ? "true" : "false",
-             (long long)(s->exit_ms - s->start_ms));
+  buf_printf(&j, ",\"timedOut\":%s,\"oomKilled\":%s,\"durationMs\":%lld}", s->timed_out ? "true" : "false",
+             oom ? "true" : "false", (long long)(s->exit_ms - s->start_ms));
   send_json(F_EXIT, s->id, &j);
   kill_stream(s);
 }
@@ -827,7 +1085,7 @@ static void handle_frame(uint8_t type, uint32_t id, const uint8_t *p, size_t n) 
       if (s->kind != K_EXEC && s->kind != K_TUNNEL) break;
       if (buf_avail(&s->inq) + dn > 2 * WINDOW) { /* host ignored our credit */
         send_err(s->id, "EPROTO", "The host sent more data than it was allowed to.");
-        if (s->kind == K_EXEC) { kill(-s->pid, SIGKILL); s->stdin_dead = true; buf_clear(&s->inq); close_fd(&s->in_fd); }
+        if (s->kind == K_EXEC) { exec_kill_all(s); s->stdin_dead = true; buf_clear(&s->inq); close_fd(&s->in_fd); }
         else kill_stream(s);
         break;
       }
@@ -843,7 +1101,7 @@ static void handle_frame(uint8_t type, uint32_t id, const uint8_t *p, size_t n) 
       break;
     case F_CLOSE:
       if (s->kind == K_EXEC) {
-        if (!s->exited) { kill(-s->pid, SIGKILL); kill(s->pid, SIGKILL); }
+        if (!s->exited) exec_kill_all(s);
       } else {
         kill_stream(s); /* write: leaves a partial file; tunnel: closes the socket */
       }
@@ -857,7 +1115,7 @@ static void handle_frame(uint8_t type, uint32_t id, const uint8_t *p, size_t n) 
 
 static void reset_all_streams(void) {
   for (stream_t *s = streams; s; s = s->next) {
-    if (s->kind == K_EXEC && !s->exited) { kill(-s->pid, SIGKILL); kill(s->pid, SIGKILL); }
+    if (s->kind == K_EXEC && !s->exited) exec_kill_all(s);
     kill_stream(s);
   }
 }
@@ -1042,6 +1300,7 @@ static void reap_children(void) {
       }
     }
   }
+  if (cg_nleaves) cg_sweep(now_ms());
 }
 
 /* ---------- main loop ---------- */
@@ -1053,8 +1312,12 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--unix") == 0 && i + 1 < argc) { chan_mode = MODE_UNIX; chan_path = argv[++i]; }
     else if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) { chan_mode = MODE_FD; chan_fd = atoi(argv[++i]); }
     else if (strcmp(argv[i], "--listen-port") == 0 && i + 1 < argc) listen_port = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--cgroups") == 0) cg_mode = 1;
+    else if (strcmp(argv[i], "--no-cgroups") == 0) cg_mode = 0;
     else if (strcmp(argv[i], "--help") == 0) {
-      printf("usage: paddock-agent [PORT_DEVICE | --unix PATH | --fd N] [--listen-port N]\n");
+      printf("usage: paddock-agent [PORT_DEVICE | --unix PATH | --fd N] [--listen-port N] [--cgroups | --no-cgroups]\n"
+             "  Resource limits (cgroup v2 under " CG_ROOT ") are on by default only with a port device,\n"
+             "  i.e. in the VM; --unix/--fd (tests on the host) never touch cgroups unless --cgroups.\n");
       return 0;
     } else if (argv[i][0] != '-') chan_path = argv[i];
     else { fprintf(stderr, "paddock-agent: unknown option %s\n", argv[i]); return 2; }
@@ -1081,6 +1344,16 @@ int main(int argc, char **argv) {
   if (oom >= 0) { (void)!write(oom, "-1000", 5); close(oom); }
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   signal(SIGPIPE, SIG_IGN);
+
+  /* SECURITY: limits only where the agent owns the machine (the VM), never on a host it is
+   * tested on. */
+  if (cg_mode < 0) cg_mode = chan_mode == MODE_DEVICE && getuid() == 0;
+  if (cg_mode) {
+    cg_on = cg_setup();
+    if (cg_on)
+      logmsg("commands are limited to %llu MiB and %d processes (" CG_ROOT ")",
+             (unsigned long long)(cg_mem_max >> 20), CG_PIDS_MAX);
+  }
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -1111,20 +1384,22 @@ int main(int argc, char **argv) {
         if (!s->exited && s->deadline_ms && now >= s->deadline_ms) {
           s->timed_out = true;
           s->deadline_ms = 0;
-          kill(-s->pid, SIGKILL);
-          kill(s->pid, SIGKILL);
+          exec_kill_all(s);
         }
-        if (s->exited && (s->out_fd >= 0 || s->err_fd >= 0) && s->send_credit > 0 &&
-            now - s->exit_ms >= EXIT_GRACE_MS) {
-          /* Background processes still hold the pipes: stop waiting for them. */
+        bool kill_over = s->killed_ms && now - s->killed_ms >= KILL_GRACE_MS;
+        if ((s->out_fd >= 0 || s->err_fd >= 0) &&
+            ((s->exited && s->send_credit > 0 && now - s->exit_ms >= EXIT_GRACE_MS) || kill_over)) {
+          /* Background processes still hold the pipes (or killed ones are slow to die): stop
+           * waiting for them. */
           if (s->out_fd >= 0) { close_fd(&s->out_fd); send_eof(s->id, CH_OUT); }
           if (s->err_fd >= 0) { close_fd(&s->err_fd); send_eof(s->id, CH_ERR); }
         }
-        if (s->exited && s->out_fd < 0 && s->err_fd < 0) { exec_send_exit(s); continue; }
+        if ((s->exited || kill_over) && s->out_fd < 0 && s->err_fd < 0) { exec_send_exit(s); continue; }
         int64_t next = -1;
         if (!s->exited && s->deadline_ms) next = s->deadline_ms;
         /* With no credit the grace waits for the host; its CREDIT frame wakes us anyway. */
         if (s->exited && s->send_credit > 0) next = s->exit_ms + EXIT_GRACE_MS;
+        if (s->killed_ms && (next < 0 || s->killed_ms + KILL_GRACE_MS < next)) next = s->killed_ms + KILL_GRACE_MS;
         if (next >= 0) {
           int64_t d = next - now;
           if (d < 0) d = 0;
@@ -1132,6 +1407,15 @@ int main(int argc, char **argv) {
         }
       } else if (s->kind == K_BLOB && buf_avail(&chan_out) < OUT_HIGH) {
         if (blob_pump(s)) busy = true;
+      }
+    }
+    if (cg_nleaves) {
+      int64_t t = cg_next_wake();
+      if (t >= 0 && now >= t) { cg_sweep(now); t = cg_next_wake(); }
+      if (t >= 0) {
+        int64_t d = t - now;
+        if (d < 0) d = 0;
+        if (timeout < 0 || d < timeout) timeout = (int)d;
       }
     }
     if (busy) timeout = 0;

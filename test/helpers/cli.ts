@@ -1,4 +1,4 @@
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import path from 'node:path';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -17,7 +17,31 @@ export function paddock(
       encoding: 'utf8',
       env: { ...process.env, ...env },
       input,
-      timeout: 60_000,
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
     },
   );
+}
+
+/** Like {@link paddock} but without blocking this process, for tests that also serve requests. */
+export function paddockAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts'), ...args],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    proc.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }

@@ -3,6 +3,7 @@ import { Store } from '../store/store.js';
 import { runDoctor, type DoctorInputs } from './doctor.js';
 import type { Handlers } from './dispatch.js';
 import { EventBus } from './events.js';
+import { vmDoctorInputs } from './vm-doctor.js';
 
 export const APP_VERSION = '0.1.0';
 
@@ -35,7 +36,7 @@ export class Core {
         checks: await runDoctor({
           dataDir: opts.dataDir,
           env: opts.env ?? process.env,
-          ...opts.doctor,
+          ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir))),
         }),
       }),
       'settings:get': () => this.store.settings.get(),

@@ -53,7 +53,7 @@ export async function runDoctor(inputs: DoctorInputs): Promise<DoctorCheck[]> {
     checks.push({
       id: 'accel',
       label: 'Virtualisation',
-      status: p.accel === 'kvm' ? 'ok' : p.accel === 'tcg' ? 'warn' : 'warn',
+      status: p.accel === 'kvm' ? 'ok' : 'warn',
       detail: p.detail,
       ...(p.fix ? { fix: p.fix } : {}),
     });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runDoctor } from '../app/doctor.js';
+import { vmDoctorInputs } from '../app/vm-doctor.js';
 import { dataDir } from '../store/app-paths.js';
 
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const;
@@ -11,7 +12,12 @@ export function registerDoctor(program: Command): void {
     .description('Check Node, the data folder, the database, QEMU, KVM, the image and the API key')
     .option('--json', 'print the checks as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const checks = await runDoctor({ dataDir: dataDir(), env: process.env });
+      const home = dataDir();
+      const checks = await runDoctor({
+        dataDir: home,
+        env: process.env,
+        ...(await vmDoctorInputs(home)),
+      });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ checks }) + '\n');
       } else {

@@ -40,6 +40,8 @@ export interface ExecResult {
   exitCode: number;
   signal: string | null;
   timedOut: boolean;
+  /** The out-of-memory killer ended the command (exitCode is then 137). */
+  oomKilled?: boolean;
   durationMs: number;
 }
 

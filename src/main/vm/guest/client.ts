@@ -38,6 +38,12 @@ const HELLO_INTERVAL_MS = 250;
 const DEFAULT_HELLO_TIMEOUT_MS = 60_000;
 /** SECURITY: cap on guest-opened tunnels alive at once. */
 const MAX_TUNNELS = 512;
+/**
+ * The host's own deadline for a command with timeoutMs, after the guest's: the guest clock can
+ * lag the host's by seconds when a TCG guest is overloaded (a fork bomb), so the host kills the
+ * command itself (CLOSE) if the guest has not by then.
+ */
+const HOST_TIMEOUT_SLACK_MS = 500;
 
 /** An operation failed inside the guest (file missing, permission denied, ...). */
 export class GuestError extends Error {
@@ -236,6 +242,7 @@ function toExecResult(v: unknown): ExecResult {
     exitCode: o.exitCode,
     signal: typeof o.signal === 'string' ? o.signal : null,
     timedOut: o.timedOut === true,
+    ...(o.oomKilled === true ? { oomKilled: true } : {}),
     durationMs: typeof o.durationMs === 'number' ? o.durationMs : 0,
   };
 }
@@ -350,8 +357,11 @@ export class GuestClient {
     result.catch(() => undefined);
 
     let finished = false;
+    let hostTimer: NodeJS.Timeout | undefined;
+    let hostTimedOut = false;
     const finish = (): void => {
       finished = true;
+      clearTimeout(hostTimer);
       this.streams.delete(id);
       stdout.finish();
       stderr.finish();
@@ -374,10 +384,14 @@ export class GuestClient {
           case FrameType.CREDIT:
             if (f.payload.length >= 4) stdinFlow.grant(f.payload.readUInt32BE(0));
             break;
-          case FrameType.EXIT:
+          case FrameType.EXIT: {
             finish();
-            resolve(toExecResult(parseJson(f.payload)));
+            const r = toExecResult(parseJson(f.payload));
+            // Killed by the host's deadline: report it as the timeout it is.
+            const killed = hostTimedOut && !r.timedOut && r.signal === 'SIGKILL';
+            resolve(killed ? { ...r, exitCode: 124, timedOut: true } : r);
             break;
+          }
           case FrameType.ERR:
             finish();
             reject(errFromPayload(f.payload));
@@ -388,6 +402,7 @@ export class GuestClient {
       },
       onGone: (err) => {
         finished = true;
+        clearTimeout(hostTimer);
         stdinFlow.close(err);
         failStream(stdout, err);
         failStream(stderr, err);
@@ -411,6 +426,15 @@ export class GuestClient {
         this.streams.set(id, handler);
         this.send(encodeJson(FrameType.REQ, id, wire));
         stdinFlow.start();
+        if (req.timeoutMs !== undefined && req.timeoutMs > 0) {
+          hostTimer = setTimeout(() => {
+            if (finished || !this.streams.has(id)) return;
+            hostTimedOut = true;
+            // The agent kills the command's cgroup; EXIT follows as usual.
+            this.send(encodeFrame(FrameType.CLOSE, id));
+          }, req.timeoutMs + HOST_TIMEOUT_SLACK_MS);
+          hostTimer.unref();
+        }
       },
       (err) => handler.onGone(err),
     );

@@ -50,6 +50,11 @@ export interface Hello {
   listenPort: number;
   /** Echo of the host's HELLO nonce; absent on the agent's unsolicited start-up HELLO. */
   nonce?: string;
+  /**
+   * The limits every command runs under (cgroup v2 in the VM), or null when the agent runs
+   * without them (host tests, a guest kernel without cgroup2). Absent from older agents.
+   */
+  limits?: { cgroup: string; memoryMaxBytes: number; pidsMax: number } | null;
 }
 
 /** Requests the host sends in REQ frames. */

@@ -1,0 +1,146 @@
+import type { Command } from 'commander';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { PaddockError } from '../../shared/result.js';
+import { dataDir } from '../store/app-paths.js';
+import { Store } from '../store/store.js';
+import { VmGoneError } from '../vm/backend.js';
+import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import { parseFolderArg, resolveGrants } from '../vm/grants.js';
+import { requireImage } from '../vm/image.js';
+import { QemuBackend } from '../vm/qemu/backend.js';
+import { Sandbox } from '../vm/sandbox.js';
+import { collect } from './pending-commands.js';
+
+/** Exit code when Paddock itself (not the command) failed, like `docker run`'s 125. */
+export const EXEC_FAILED = 125;
+
+interface ExecOptions {
+  folder: string[];
+  allowHost: string[];
+  timeout?: string;
+  memory?: string;
+  cpus?: string;
+}
+
+function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > max) {
+    throw new PaddockError(
+      'BAD_OPTION',
+      `${flag} must be a number from 1 to ${max}, not ${value}.`,
+    );
+  }
+  return n;
+}
+
+/**
+ * `paddock exec`: one command in a sandbox VM with the granted folders, its output streamed, its
+ * exit code returned (124 on --timeout, as timeout(1) does).
+ */
+export function registerExec(program: Command): void {
+  program
+    .command('exec')
+    .description('Run one command in a fresh sandbox VM with the given folders')
+    .option(
+      '--folder <path[:ro]>',
+      'grant a folder (repeatable); the first is the working folder',
+      collect,
+      [],
+    )
+    .option(
+      '--allow-host <host>',
+      'allow network access to a host, *.domain or host:port (repeatable)',
+      collect,
+      [],
+    )
+    .option('--timeout <s>', 'kill the command after this many seconds (exit code 124)')
+    .option('--memory <mb>', 'VM memory in MB')
+    .option('--cpus <n>', 'VM cpus')
+    .argument('<cmd...>', 'the command and its arguments, after --')
+    .passThroughOptions()
+    .action(async (cmd: string[], opts: ExecOptions) => {
+      process.exitCode = await runExec(cmd, opts);
+    });
+}
+
+async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
+  const home = dataDir();
+  const timeoutS = positiveInt(opts.timeout, '--timeout', 7 * 24 * 3600);
+  const store = Store.open(home);
+  const settings = store.settings.get();
+  const memoryMb = positiveInt(opts.memory, '--memory', 65536) ?? settings.vmMemoryMb;
+  const cpus = positiveInt(opts.cpus, '--cpus', 64) ?? settings.vmCpus;
+  const shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
+  const image = await requireImage(home).catch((e: Error) => {
+    throw new PaddockError('IMAGE_MISSING', e.message);
+  });
+
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
+  let sandbox: Sandbox;
+  try {
+    sandbox = new Sandbox({
+      backend: new QemuBackend(),
+      imageDir: image.dir,
+      sessionDir: path.join(runDir, 'session'),
+      runDir,
+      shares,
+      allowHosts: opts.allowHost,
+      memoryMb,
+      cpus,
+      onEgress: (d) =>
+        store.egressLog.record({
+          at: d.at,
+          sessionId: sandbox.id,
+          method: d.method,
+          host: d.host,
+          port: d.port,
+          allowed: d.allowed,
+          reason: d.reason,
+        }),
+    });
+  } catch (e) {
+    fs.rmSync(runDir, { recursive: true, force: true });
+    store.dispose();
+    if (e instanceof InvalidAllowlistEntryError)
+      throw new PaddockError('BAD_ALLOW_HOST', e.message);
+    throw e;
+  }
+
+  const stop = () => void sandbox.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const handle = await sandbox.exec({
+      argv: cmd,
+      cwd: shares[0] ? `/mnt/${shares[0].name}` : '/root',
+      stdin: !process.stdin.isTTY,
+      ...(timeoutS ? { timeoutMs: timeoutS * 1000 } : {}),
+    });
+    const piping = [
+      pipeline(handle.stdout, process.stdout, { end: false }),
+      pipeline(handle.stderr, process.stderr, { end: false }),
+    ];
+    if (!process.stdin.isTTY) {
+      pipeline(process.stdin, handle.stdin).catch(() => undefined);
+    } else {
+      handle.stdin.end();
+    }
+    const [result] = await Promise.all([handle.result, ...piping]);
+    return result.exitCode;
+  } catch (e) {
+    if (e instanceof VmGoneError) {
+      process.stderr.write(`paddock: ${e.message}\n`);
+      return EXEC_FAILED;
+    }
+    throw e;
+  } finally {
+    process.stdin.destroy();
+    await sandbox.stop();
+    store.dispose();
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,593 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { PassThrough, type Duplex } from 'node:stream';
+import { promisify } from 'node:util';
+import {
+  VmGoneError,
+  type ExecHandle,
+  type ExecRequest,
+  type FileStat,
+  type Vm,
+  type VmBackend,
+  type VmSpec,
+} from '../backend.js';
+import { GuestClient } from '../guest/client.js';
+import type { Hello } from '../guest/protocol.js';
+import { probeAccel, type AccelProbe } from './accel.js';
+import { buildQemuArgs } from './args.js';
+import { QmpClient } from './qmp.js';
+
+const execFileP = promisify(execFile);
+
+/** The VM did not come up; the message carries the guest console's last lines. */
+export class VmBootError extends Error {
+  readonly code = 'VM_BOOT_FAILED';
+  constructor(
+    message: string,
+    readonly consoleTail: string,
+  ) {
+    super(consoleTail ? `${message}\n--- guest console ---\n${consoleTail}` : message);
+    this.name = 'VmBootError';
+  }
+}
+
+export interface QemuBackendOptions {
+  /** Default: qemu-system-x86_64 from PATH. */
+  qemuBinary?: string;
+  /** Default: qemu-img from PATH. */
+  qemuImgBinary?: string;
+  /** Where the KVM probe's answer is kept; default: the parent of spec.imageDir (images/). */
+  probeCacheDir?: string;
+  /** Boot to agent-ready deadline. Default 30 s with KVM, 120 s with TCG (a loaded 2-core host). */
+  bootTimeoutMs?: number;
+  /** After QMP quit, how long to wait before SIGKILL. Default 3 s. */
+  stopGraceMs?: number;
+  /** Diagnostic lines (boot times, restarts). */
+  log?: (line: string) => void;
+}
+
+/** Timings of a VM's last boot, checkpoint and restore, for benchmarks and `paddock doctor`. */
+export interface VmTimings {
+  /** From spawning QEMU to the agent's HELLO. */
+  bootToReadyMs: number;
+  lastCheckpointMs?: number;
+  /** Stop + disk copy + boot to HELLO. */
+  lastRestoreMs?: number;
+}
+
+// Unix socket paths are limited to 108 bytes (sun_path); leave room.
+const MAX_SOCK_PATH = 100;
+
+let setprivAvailable: boolean | undefined;
+function hasSetprivPdeathsig(): boolean {
+  if (setprivAvailable === undefined) {
+    setprivAvailable = ['/usr/bin/setpriv', '/bin/setpriv'].some((p) => existsSync(p));
+  }
+  return setprivAvailable;
+}
+
+function tailLines(text: string, n: number): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n');
+}
+
+async function connectUnix(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** One QEMU process and its channels. A Vm has one at a time (restore boots a new one). */
+interface Instance {
+  child: ChildProcess;
+  qmp: QmpClient;
+  client: GuestClient;
+  sock: Socket;
+  sockDir: string;
+  ownSockDir: boolean;
+  consoleLog: string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  bootToReadyMs: number;
+  hello: Hello;
+}
+
+interface BootContext {
+  spec: VmSpec;
+  accel: 'kvm' | 'tcg';
+  qemuBinary: string;
+  bootTimeoutMs: number;
+  onTunnel: (stream: Duplex) => void;
+}
+
+async function bootInstance(ctx: BootContext): Promise<Instance> {
+  const { spec } = ctx;
+  // Absolute paths throughout: QEMU runs with runDir as its working directory.
+  const runDir = resolvePath(spec.runDir);
+  await mkdir(runDir, { recursive: true });
+  let sockDir = runDir;
+  let ownSockDir = false;
+  if (join(runDir, 'agent.sock').length > MAX_SOCK_PATH) {
+    sockDir = await mkdtemp(join(tmpdir(), 'pdk-'));
+    ownSockDir = true;
+  }
+  const agentSocket = join(sockDir, 'agent.sock');
+  const qmpSocket = join(sockDir, 'qmp.sock');
+  const consoleLog = join(runDir, 'console.log');
+  for (const p of [agentSocket, qmpSocket, consoleLog]) await unlink(p).catch(() => {});
+
+  const args = buildQemuArgs({
+    kernel: resolvePath(spec.imageDir, 'vmlinux'),
+    initrd: resolvePath(spec.imageDir, 'initrd.img'),
+    overlay: resolvePath(spec.overlayPath),
+    shares: spec.shares.map((s) => ({ ...s, hostPath: resolvePath(s.hostPath) })),
+    cpus: spec.cpus,
+    memoryMb: spec.memoryMb,
+    accel: ctx.accel,
+    consoleLog,
+    agentSocket,
+    qmpSocket,
+    hostTimeSec: Date.now() / 1000,
+    tscKhz: hostTscKhz(),
+  });
+
+  // SECURITY/robustness: setpriv --pdeathsig makes the kernel kill QEMU if this process dies,
+  // so a crashed host never leaves a VM (with the person's folders mounted) running.
+  const [cmd, argv] = hasSetprivPdeathsig()
+    ? ['setpriv', ['--pdeathsig', 'KILL', '--', ctx.qemuBinary, ...args]]
+    : [ctx.qemuBinary, args];
+  const t0 = performance.now();
+  const child = spawn(cmd, argv as string[], {
+    cwd: runDir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  let spawnError: NodeJS.ErrnoException | null = null;
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (e) => {
+      spawnError = e;
+      resolve({ code: null, signal: null });
+    });
+  });
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  const consoleTail = async (): Promise<string> => {
+    const text = await readFile(consoleLog, 'utf8').catch(() => '');
+    return tailLines(text, 15);
+  };
+  const closers: (() => void)[] = [];
+  const failBoot = async (why: string): Promise<never> => {
+    for (const close of closers) close();
+    if (!hasExited) child.kill('SIGKILL');
+    await exited;
+    if (ownSockDir) await rm(sockDir, { recursive: true, force: true });
+    const se = spawnError as NodeJS.ErrnoException | null;
+    if (se) {
+      throw new VmBootError(
+        se.code === 'ENOENT'
+          ? `QEMU is not installed (${ctx.qemuBinary} not found): apt-get install --no-install-recommends qemu-system-x86 qemu-utils`
+          : `Could not start QEMU: ${se.message}`,
+        '',
+      );
+    }
+    const fail = /PADDOCK-FAIL (.*)/.exec(await readFile(consoleLog, 'utf8').catch(() => ''));
+    const err = stderr.trim() ? ` QEMU said: ${tailLines(stderr, 3)}` : '';
+    throw new VmBootError(
+      `The sandbox VM did not start: ${fail ? fail[1] : why}.${err}`,
+      await consoleTail(),
+    );
+  };
+
+  const deadline = Date.now() + ctx.bootTimeoutMs;
+  // QEMU creates its listening sockets within milliseconds; retry until then.
+  const connectRetry = async (path: string): Promise<Socket> => {
+    for (;;) {
+      if (hasExited) return failBoot('QEMU exited during start-up');
+      if (Date.now() > deadline) return failBoot(`no socket ${path}`);
+      try {
+        return await connectUnix(path);
+      } catch {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  };
+  const sock = await connectRetry(agentSocket);
+  const client = new GuestClient(sock);
+  client.onTunnel(ctx.onTunnel);
+  closers.push(
+    () => client.close(),
+    () => sock.destroy(),
+  );
+
+  let qmp: QmpClient;
+  for (;;) {
+    if (hasExited) return failBoot('QEMU exited during start-up');
+    try {
+      qmp = await QmpClient.connect(qmpSocket, Math.max(1000, deadline - Date.now()));
+      const q = qmp;
+      closers.push(() => q.close());
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) return failBoot(`QMP did not answer (${(e as Error).message})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  let hello: Hello;
+  try {
+    hello = await Promise.race([
+      client.hello(Math.max(1, deadline - Date.now())),
+      exited.then(() => {
+        throw new Error('QEMU exited before the guest agent answered');
+      }),
+    ]);
+  } catch (e) {
+    return failBoot((e as Error).message);
+  }
+  return {
+    child,
+    qmp,
+    client,
+    sock,
+    sockDir,
+    ownSockDir,
+    consoleLog,
+    exited,
+    bootToReadyMs: Math.round(performance.now() - t0),
+    hello,
+  };
+}
+
+async function stopInstance(inst: Instance, graceMs: number): Promise<void> {
+  let done = false;
+  void inst.exited.then(() => (done = true));
+  if (!done) {
+    // `quit` exits at once and closes the disk cleanly; the guest's state is not needed any more
+    // (a checkpoint syncs the guest first). system_powerdown would need ACPI handling in the guest.
+    await inst.qmp.execute('quit', undefined, graceMs).catch(() => {});
+    const timer = setTimeout(() => {
+      if (!done) inst.child.kill('SIGKILL');
+    }, graceMs);
+    await inst.exited;
+    clearTimeout(timer);
+  }
+  inst.qmp.close();
+  inst.client.close();
+  inst.sock.destroy();
+  if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
+}
+
+/** A handle whose command failed before it started (the VM is gone or restarting). */
+function failedHandle(err: Error): ExecHandle {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.end();
+  stderr.end();
+  const result = Promise.reject(err);
+  result.catch(() => {});
+  return { stdout, stderr, stdin: new PassThrough(), result, kill: () => {} };
+}
+
+const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Where a session's checkpoints live (next to its overlay); remove it with the session. */
+export function checkpointsDir(overlayPath: string): string {
+  return `${resolvePath(overlayPath)}.checkpoints`;
+}
+
+/** A running QEMU VM; survives restore (which boots a fresh QEMU on the restored disk). */
+class QemuVm implements Vm {
+  readonly id: string;
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  private resolveExited!: (v: { code: number | null; signal: string | null }) => void;
+  private inst: Instance | null;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+  private readonly tunnelHandlers: ((s: Duplex) => void)[] = [];
+  readonly timings: VmTimings;
+
+  constructor(
+    private readonly spec: VmSpec,
+    readonly accel: 'kvm' | 'tcg',
+    private readonly backend: QemuBackend,
+    inst: Instance,
+  ) {
+    this.id = randomBytes(6).toString('hex');
+    this.inst = inst;
+    this.timings = { bootToReadyMs: inst.bootToReadyMs };
+    this.exited = new Promise((r) => (this.resolveExited = r));
+    this.watch(inst);
+  }
+
+  /** The current QEMU process id (undefined between a restore's stop and boot, and after exit). */
+  get pid(): number | undefined {
+    return this.inst?.child.pid;
+  }
+
+  /** What the guest agent said in its last HELLO (uname, agent version). */
+  get hello(): Hello | null {
+    return this.inst?.hello ?? null;
+  }
+
+  /** Resolves `exited` when the current instance dies on its own (not on restore). */
+  private watch(inst: Instance): void {
+    void inst.exited.then(async (how) => {
+      if (this.inst !== inst) return; // replaced by restore
+      this.inst = null;
+      inst.client.close();
+      inst.qmp.close();
+      if (!this.stopping) {
+        this.backend.log(`VM ${this.id} exited unexpectedly (${how.signal ?? 'code ' + how.code})`);
+        await this.cleanup(inst);
+      }
+      this.resolveExited(how);
+    });
+  }
+
+  private async cleanup(inst: Instance): Promise<void> {
+    if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
+    await rm(this.spec.runDir, { recursive: true, force: true });
+  }
+
+  private client(): GuestClient {
+    if (!this.inst || this.stopping) throw new VmGoneError();
+    return this.inst.client;
+  }
+
+  /** Emits a tunnel to every handler registered with onTunnel. */
+  dispatchTunnel = (stream: Duplex): void => {
+    if (this.tunnelHandlers.length === 0) {
+      stream.destroy();
+      return;
+    }
+    for (const h of this.tunnelHandlers) h(stream);
+  };
+
+  exec(req: ExecRequest): ExecHandle {
+    let c: GuestClient;
+    try {
+      c = this.client();
+    } catch (e) {
+      return failedHandle(e as Error);
+    }
+    return c.exec(req);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    return this.client().readFile(path);
+  }
+
+  async writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void> {
+    return this.client().writeFile(path, data, opts);
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    return this.client().stat(path);
+  }
+
+  async list(path: string): Promise<FileStat[]> {
+    return this.client().list(path);
+  }
+
+  async ping(): Promise<number> {
+    return this.client().ping();
+  }
+
+  onTunnel(handler: (stream: Duplex) => void): void {
+    this.tunnelHandlers.push(handler);
+  }
+
+  private checkpointPath(name: string): string {
+    if (!CHECKPOINT_NAME.test(name)) throw new Error(`Bad checkpoint name "${name}"`);
+    return join(checkpointsDir(this.spec.overlayPath), `${name}.qcow2`);
+  }
+
+  /**
+   * Saves the session's disk layer under `name`: the guest flushes its page cache (sync), QEMU
+   * pauses (which drains and flushes the qcow2 layer), the layer is copied, QEMU continues.
+   * Memory is not saved: 9p shares block QEMU migration while mounted, and a fresh boot on the
+   * restored disk is correct and only a few seconds.
+   */
+  async checkpoint(name: string): Promise<void> {
+    const dest = this.checkpointPath(name);
+    const t0 = performance.now();
+    const inst = this.inst;
+    if (!inst || this.stopping) throw new VmGoneError();
+    const sync = inst.client.exec({ argv: ['sync'], timeoutMs: 60_000 });
+    sync.stdout.resume();
+    sync.stderr.resume();
+    await sync.result;
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.tmp-${randomBytes(3).toString('hex')}`;
+    await inst.qmp.execute('stop');
+    try {
+      await copyLayer(resolvePath(this.spec.overlayPath), tmp);
+    } finally {
+      await inst.qmp.execute('cont').catch(() => {});
+    }
+    await rename(tmp, dest);
+    this.timings.lastCheckpointMs = Math.round(performance.now() - t0);
+    this.backend.log(`VM ${this.id} checkpoint ${name} in ${this.timings.lastCheckpointMs} ms`);
+  }
+
+  /**
+   * Puts the session's disk back to checkpoint `name` and boots a fresh VM on it (same shares,
+   * same runDir). Commands running at that moment fail with VmGoneError.
+   */
+  async restore(name: string): Promise<void> {
+    const src = this.checkpointPath(name);
+    await stat(src).catch(() => {
+      throw new Error(`No checkpoint named "${name}" for this session`);
+    });
+    const old = this.inst;
+    if (!old || this.stopping) throw new VmGoneError();
+    const t0 = performance.now();
+    this.inst = null; // from here on, calls fail and the old instance's exit is not "exited"
+    await stopInstance(old, this.backend.stopGraceMs);
+    await copyLayer(src, resolvePath(this.spec.overlayPath));
+    let inst: Instance;
+    try {
+      inst = await bootInstance({
+        spec: this.spec,
+        accel: this.accel,
+        qemuBinary: this.backend.qemuBinary,
+        bootTimeoutMs: this.backend.bootTimeout(this.accel),
+        onTunnel: this.dispatchTunnel,
+      });
+    } catch (e) {
+      this.stopping = true;
+      await rm(this.spec.runDir, { recursive: true, force: true });
+      this.resolveExited({ code: null, signal: null });
+      throw e;
+    }
+    if (this.stopping) {
+      // stop() was called while this restore was booting.
+      await stopInstance(inst, this.backend.stopGraceMs);
+      await rm(this.spec.runDir, { recursive: true, force: true });
+      this.resolveExited(await inst.exited);
+      throw new VmGoneError();
+    }
+    this.inst = inst;
+    this.watch(inst);
+    this.timings.bootToReadyMs = inst.bootToReadyMs;
+    this.timings.lastRestoreMs = Math.round(performance.now() - t0);
+    this.backend.log(`VM ${this.id} restored ${name} in ${this.timings.lastRestoreMs} ms`);
+  }
+
+  /** QMP quit, SIGKILL after the grace period; sockets and runDir removed. Idempotent. */
+  stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopping = true;
+      this.stopped = (async () => {
+        const inst = this.inst;
+        if (inst) {
+          await stopInstance(inst, this.backend.stopGraceMs);
+          await this.exited;
+        }
+        await rm(this.spec.runDir, { recursive: true, force: true });
+      })();
+    }
+    return this.stopped;
+  }
+}
+
+/** Copies a qcow2 layer (reflink where the filesystem can, keeping holes). */
+async function copyLayer(src: string, dest: string): Promise<void> {
+  try {
+    await execFileP('cp', ['--reflink=auto', '--sparse=always', src, dest]);
+  } catch {
+    await copyFile(src, dest);
+  }
+}
+
+let tscKhzMemo: number | undefined;
+/** The host CPU's clock in kHz from /proc/cpuinfo (the TSC runs at it on current x86). */
+export function hostTscKhz(): number | undefined {
+  if (tscKhzMemo !== undefined) return tscKhzMemo;
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) tscKhzMemo = Math.round(Number(m[1]) * 1000);
+  } catch {
+    // not Linux, or no /proc: QEMU's default stands
+  }
+  return tscKhzMemo;
+}
+
+/** The Linux backend: QEMU `-M microvm`, KVM when a probe boot proves it works, else TCG. */
+export class QemuBackend implements VmBackend {
+  readonly name = 'qemu' as const;
+  readonly qemuBinary: string;
+  readonly qemuImgBinary: string;
+  readonly stopGraceMs: number;
+  private lastProbe: AccelProbe | null = null;
+
+  constructor(private readonly opts: QemuBackendOptions = {}) {
+    this.qemuBinary = opts.qemuBinary ?? 'qemu-system-x86_64';
+    this.qemuImgBinary = opts.qemuImgBinary ?? 'qemu-img';
+    this.stopGraceMs = opts.stopGraceMs ?? 3000;
+  }
+
+  log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  bootTimeout(accel: 'kvm' | 'tcg'): number {
+    return this.opts.bootTimeoutMs ?? (accel === 'kvm' ? 30_000 : 120_000);
+  }
+
+  /** Which accelerator `auto` picks for this image, and why (for `paddock doctor`). */
+  async probe(imageDir: string): Promise<AccelProbe> {
+    const p = await probeAccel({
+      qemuBinary: this.qemuBinary,
+      kernel: join(imageDir, 'vmlinux'),
+      initrd: join(imageDir, 'initrd.img'),
+      cacheDir: this.opts.probeCacheDir ?? dirname(resolvePath(imageDir)),
+    });
+    this.lastProbe = p;
+    return p;
+  }
+
+  /** The last probe's answer, if any. */
+  get accelProbe(): AccelProbe | null {
+    return this.lastProbe;
+  }
+
+  /** Creates the session's qcow2 layer over the read-only base unless it exists. */
+  async ensureOverlay(spec: VmSpec): Promise<void> {
+    const overlay = resolvePath(spec.overlayPath);
+    if (existsSync(overlay)) return;
+    await mkdir(dirname(overlay), { recursive: true });
+    const tmp = `${overlay}.tmp-${randomBytes(3).toString('hex')}`;
+    // The base stays read-only: every guest write lands in the overlay.
+    await execFileP(this.qemuImgBinary, [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      resolvePath(spec.imageDir, 'rootfs.img'),
+      '-F',
+      'raw',
+      tmp,
+    ]).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(
+        e.code === 'ENOENT'
+          ? `qemu-img is not installed: apt-get install --no-install-recommends qemu-utils`
+          : `Could not create the session disk: ${e.message}`,
+      );
+    });
+    await rename(tmp, overlay);
+  }
+
+  async start(spec: VmSpec): Promise<Vm> {
+    const accel = spec.accel === 'auto' ? (await this.probe(spec.imageDir)).accel : spec.accel;
+    await this.ensureOverlay(spec);
+    const box: { vm: QemuVm | null; early: Duplex[] } = { vm: null, early: [] };
+    const inst = await bootInstance({
+      spec,
+      accel,
+      qemuBinary: this.qemuBinary,
+      bootTimeoutMs: this.bootTimeout(accel),
+      // Tunnels cannot open before HELLO, but route through the Vm once it exists.
+      onTunnel: (s) => (box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s)),
+    });
+    const vm = new QemuVm(spec, accel, this, inst);
+    box.vm = vm;
+    for (const s of box.early) vm.dispatchTunnel(s);
+    this.log(`VM ${vm.id} ready in ${inst.bootToReadyMs} ms (${accel})`);
+    return vm;
+  }
+}
+
+export type { QemuVm };

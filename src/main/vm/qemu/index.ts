@@ -1,0 +1,16 @@
+/** The QEMU backend (Linux): microvm + PVH direct boot, KVM when a probe boot proves it, else TCG. */
+export { QemuBackend, VmBootError, checkpointsDir } from './backend.js';
+export type { QemuBackendOptions, QemuVm, VmTimings } from './backend.js';
+export { probeAccel, qemuVersion, resetAccelProbeMemo } from './accel.js';
+export type { AccelProbe, ProbeOptions } from './accel.js';
+export {
+  AGENT_PORT_NAME,
+  BASE_CMDLINE,
+  buildQemuArgs,
+  isValidShareName,
+  kernelCmdline,
+  qemuOptValue,
+  shareTag,
+} from './args.js';
+export type { QemuArgsInput } from './args.js';
+export { QmpClient, QmpError } from './qmp.js';
