@@ -21,6 +21,10 @@ export type DoctorCheck = z.infer<typeof doctorCheck>;
 
 export const settingsSchema = z.object({
   model: z.string().min(1),
+  /** Output limit per model call. */
+  maxTokens: z.number().int().min(1024).max(128_000),
+  /** null lets the model decide (adaptive thinking); 0 turns thinking off; N is a budget. */
+  thinkingBudget: z.number().int().min(0).max(128_000).nullable(),
   approvalMode: z.enum(['auto', 'ask']),
   vmMemoryMb: z.number().int().min(128).max(65536),
   vmCpus: z.number().int().min(1).max(64),

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { PaddockError } from '../../shared/result.js';
 import { registerDoctor } from './doctor-command.js';
+import { registerExec } from './exec-command.js';
+import { registerImage } from './image-command.js';
+import { registerRun } from './run-command.js';
 import { registerServe } from './serve-command.js';
 import { registerPending } from './pending-commands.js';
 
@@ -13,10 +16,14 @@ export function buildProgram(): Command {
     .name('paddock')
     .description('A general agent whose every command runs in a sandboxed Linux VM.')
     .version('0.1.0')
+    .enablePositionalOptions()
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerDoctor(program);
   registerServe(program);
+  registerExec(program);
+  registerImage(program);
+  registerRun(program);
   registerPending(program);
   return program;
 }

@@ -1,11 +1,13 @@
 import type { Database } from 'better-sqlite3';
 import { settingsSchema, type Settings } from '../../shared/api.js';
 
-/** The best Claude model for agentic work at the time of writing; settings can change it. */
-export const DEFAULT_MODEL = 'claude-opus-4-5';
+/** Claude Opus 5.5: Anthropic's recommended start for long-running agentic work (Nov 2026); settings change it. */
+export const DEFAULT_MODEL = 'claude-opus-5-5';
 
 export const DEFAULT_SETTINGS: Settings = {
   model: DEFAULT_MODEL,
+  maxTokens: 32_000,
+  thinkingBudget: null,
   approvalMode: 'auto',
   vmMemoryMb: 1024,
   vmCpus: 2,

@@ -1,0 +1,46 @@
+import type { z } from 'zod';
+import type { ExecHandle, ExecRequest, FileStat } from '../../vm/backend.js';
+
+/** What tools run against: the session's sandbox VM (the Sandbox class satisfies it). */
+export interface ToolHost {
+  exec(req: ExecRequest): Promise<ExecHandle>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void>;
+  stat(path: string): Promise<FileStat>;
+  list(path: string): Promise<FileStat[]>;
+}
+
+export interface ToolContext {
+  host: ToolHost;
+  /** The working folder in the guest: the first grant, or /root. */
+  cwd: string;
+  signal: AbortSignal;
+  sessionId: string;
+  createArtifact(input: { title: string; kind: string; content: string }): {
+    id: string;
+    version: number;
+  };
+  /** Live output of a running command, for the UI. */
+  onOutput?(stream: 'stdout' | 'stderr', text: string): void;
+}
+
+export interface ToolOutcome {
+  content: string;
+  isError: boolean;
+  exitCode?: number;
+  durationMs?: number;
+}
+
+/** One tool the model can call. The name and input are part of the product (README lists them). */
+export interface Tool<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  input: S;
+  run(input: z.infer<S>, ctx: ToolContext): Promise<ToolOutcome>;
+}
+
+/** A tool failure the model should see as an is_error result (never ends the loop). */
+export class ToolError extends Error {}
+
+/** The most a tool result may carry back to the model. */
+export const MAX_RESULT_CHARS = 30_000;

@@ -1,0 +1,296 @@
+import type { Command } from 'commander';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline/promises';
+import type { AgentEvent } from '../../shared/agent-events.js';
+import { PaddockError } from '../../shared/result.js';
+import { createAnthropic } from '../agent/model.js';
+import { AgentSession, type Approver } from '../agent/session.js';
+import { dataDir } from '../store/app-paths.js';
+import { Store } from '../store/store.js';
+import type { ShareSpec } from '../vm/backend.js';
+import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import type { PersonAnswer } from '../vm/egress/proxy.js';
+import { parseFolderArg, resolveGrants } from '../vm/grants.js';
+import { requireImage } from '../vm/image.js';
+import { QemuBackend } from '../vm/qemu/backend.js';
+import { Sandbox } from '../vm/sandbox.js';
+import { collect } from './pending-commands.js';
+
+interface RunOptions {
+  folder: string[];
+  allowHost: string[];
+  model?: string;
+  approve?: string;
+  yes?: boolean;
+  json?: boolean;
+  resume?: string;
+}
+
+/** `paddock run`: one agent session without the GUI, streamed to the terminal or as JSON lines. */
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('Run an agent session on a prompt without the GUI')
+    .option(
+      '--folder <path[:ro]>',
+      'grant a folder (repeatable); the first is the working folder',
+      collect,
+      [],
+    )
+    .option('--allow-host <host>', 'allow network access to a host (repeatable)', collect, [])
+    .option('--model <model>', 'model to use (default: the one in settings)')
+    .option(
+      '--approve <mode>',
+      'auto (run tools without asking) or ask (ask before each tool call)',
+    )
+    .option(
+      '--yes',
+      'answer yes to every question (tool calls, hosts outside the allowlist) without asking',
+    )
+    .option('--json', 'print one JSON event per line')
+    .option(
+      '--resume <session>',
+      'continue an earlier session (its folders and allowlist are reused)',
+    )
+    .argument('[prompt]', 'what you want done')
+    .action(async (prompt: string | undefined, opts: RunOptions) => {
+      process.exitCode = await runAgent(prompt, opts);
+    });
+}
+
+async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<number> {
+  const apiKey = process.env.ANTHROPIC_API_KEY;
+  if (!apiKey) {
+    throw new PaddockError(
+      'AUTH',
+      'ANTHROPIC_API_KEY is not set: export your Anthropic API key (and ANTHROPIC_BASE_URL if you use a gateway) and run again.',
+    );
+  }
+  if (!prompt && !opts.resume)
+    throw new PaddockError(
+      'NO_PROMPT',
+      'Say what you want done, as in: paddock run --folder ~/notes "summarise these notes".',
+    );
+  if (opts.approve && opts.approve !== 'auto' && opts.approve !== 'ask') {
+    throw new PaddockError('BAD_OPTION', `--approve must be auto or ask, not ${opts.approve}.`);
+  }
+  const home = dataDir();
+  const store = Store.open(home);
+  const settings = store.settings.get();
+
+  let shares: ShareSpec[];
+  let allowlist: string[];
+  let sessionId: string;
+  if (opts.resume) {
+    const row = store.sessions.get(opts.resume);
+    if (!row) {
+      store.dispose();
+      throw new PaddockError(
+        'NOT_FOUND',
+        `There is no session ${opts.resume}; paddock run --json prints each session's id.`,
+      );
+    }
+    shares = row.folders as ShareSpec[];
+    allowlist = row.allowlist;
+    sessionId = row.id;
+  } else {
+    shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
+    allowlist = [...settings.networkAllowlist, ...opts.allowHost];
+    sessionId = store.sessions.create({
+      title: (prompt ?? '').slice(0, 80),
+      model: opts.model ?? settings.model,
+      approvalMode: opts.approve ?? settings.approvalMode,
+      folders: shares,
+      allowlist,
+    }).id;
+  }
+  const model = opts.model ?? store.sessions.get(sessionId)!.model;
+  const approvalMode = (opts.approve ?? store.sessions.get(sessionId)!.approvalMode) as
+    'auto' | 'ask';
+
+  const out = (e: AgentEvent) =>
+    opts.json ? process.stdout.write(JSON.stringify(e) + '\n') : printHuman(e);
+  const approver = cliApprover(Boolean(opts.yes), store, (e) => out(e));
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
+  let sandbox: Sandbox | undefined;
+  let session: AgentSession | undefined;
+  const host = () => {
+    if (!sandbox) throw new PaddockError('INTERNAL', 'The sandbox was not prepared.');
+    return sandbox;
+  };
+  try {
+    const image = await requireImage(home).catch((e: Error) => {
+      throw new PaddockError('IMAGE_MISSING', e.message);
+    });
+    try {
+      sandbox = new Sandbox({
+        backend: new QemuBackend(),
+        imageDir: image.dir,
+        sessionDir: path.join(home, 'sessions', sessionId),
+        runDir,
+        shares,
+        allowHosts: allowlist,
+        memoryMb: settings.vmMemoryMb,
+        cpus: settings.vmCpus,
+        onEgress: (d) => store.egressLog.record({ ...d, sessionId }),
+        askPerson: (h, p) => session!.askNetwork(h, p),
+      });
+    } catch (e) {
+      if (e instanceof InvalidAllowlistEntryError)
+        throw new PaddockError('BAD_ALLOW_HOST', e.message);
+      throw e;
+    }
+    session = new AgentSession({
+      store,
+      client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
+      sessionId,
+      host,
+      settings: {
+        model,
+        maxTokens: settings.maxTokens,
+        thinking:
+          settings.thinkingBudget === null
+            ? 'adaptive'
+            : settings.thinkingBudget === 0
+              ? 'off'
+              : settings.thinkingBudget,
+        contextBudgetTokens: 400_000,
+      },
+      approvalMode,
+      approver,
+      prompt: { shares, allowlist, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
+    });
+    session.on('event', out);
+    const s = session;
+    const onSignal = () => s.cancel();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const outcome = await session.run(prompt);
+      if (!opts.json) process.stdout.write('\n');
+      if (outcome.stopReason === 'cancelled') return 130;
+      if (outcome.stopReason === 'refusal') return 3;
+      return 0;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } catch (e) {
+    if (e instanceof PaddockError && opts.json) {
+      process.stderr.write(`paddock: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await sandbox?.stop();
+    store.dispose();
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** Asks on the terminal when there is one; a headless run without --yes says no and says why. */
+function cliApprover(yes: boolean, store: Store, notify: (e: AgentEvent) => void): Approver {
+  const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  const ask = async (question: string): Promise<string> => {
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return (await rl.question(question)).trim().toLowerCase();
+    } finally {
+      rl.close();
+    }
+  };
+  return {
+    async approveTool(call) {
+      if (yes) return 'allow';
+      if (!tty) {
+        notify({
+          type: 'notice',
+          message: `Declined ${call.name}: --approve ask needs a terminal to ask on, or --yes.`,
+        });
+        return 'deny';
+      }
+      const a = await ask(`Allow ${call.name} ${JSON.stringify(call.input).slice(0, 200)}? [y/N] `);
+      return a === 'y' || a === 'yes' ? 'allow' : 'deny';
+    },
+    async askNetwork(host, port): Promise<PersonAnswer> {
+      if (yes) return 'session';
+      if (!tty) {
+        notify({
+          type: 'notice',
+          message: `Denied ${host}:${port}: it is not on the allowlist and this run cannot ask (no terminal). Rerun with --allow-host ${host} or --yes.`,
+        });
+        return 'deny';
+      }
+      const a = await ask(
+        `The agent wants to reach ${host}:${port}. [o]nce, [s]ession, [a]lways, [d]eny? `,
+      );
+      if (a.startsWith('a')) {
+        const entry = port === 80 || port === 443 ? host : `${host}:${port}`;
+        const s = store.settings.get();
+        if (!s.networkAllowlist.includes(entry))
+          store.settings.update({ networkAllowlist: [...s.networkAllowlist, entry] });
+        return 'always';
+      }
+      return a.startsWith('o') ? 'once' : a.startsWith('s') ? 'session' : 'deny';
+    },
+  };
+}
+
+let atLineStart = true;
+/** The conversation as a person reads it: the answer on stdout, the agent's actions on stderr. */
+function printHuman(e: AgentEvent): void {
+  const err = (s: string) => {
+    if (!atLineStart) process.stdout.write('\n');
+    atLineStart = true;
+    process.stderr.write(s + '\n');
+  };
+  switch (e.type) {
+    case 'text-delta':
+      process.stdout.write(e.text);
+      atLineStart = e.text.endsWith('\n');
+      break;
+    case 'tool-start':
+      err(`▸ ${e.name} ${summarise(e.input)}`);
+      break;
+    case 'tool-result':
+      err(
+        `  ${e.isError ? '✗' : '✓'} ${e.name}${e.exitCode !== undefined ? ` exit ${e.exitCode}` : ''} (${(e.durationMs / 1000).toFixed(1)} s)`,
+      );
+      break;
+    case 'retry':
+      err(
+        `… ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1})`,
+      );
+      break;
+    case 'notice':
+      err(`! ${e.message}`);
+      break;
+    case 'approval':
+      err(`? ${e.kind} ${e.subject}: ${e.answer}`);
+      break;
+    case 'error':
+      err(`✗ ${e.message}`);
+      break;
+    case 'done':
+      if (e.stopReason === 'refusal') err('The model declined this request.');
+      if (e.stopReason === 'cancelled') err('Stopped.');
+      break;
+    default:
+      break;
+  }
+}
+
+function summarise(input: unknown): string {
+  const i = input as Record<string, unknown>;
+  const s =
+    typeof i?.command === 'string'
+      ? i.command
+      : typeof i?.path === 'string'
+        ? i.path
+        : typeof i?.url === 'string'
+          ? i.url
+          : JSON.stringify(input);
+  return s.length > 160 ? s.slice(0, 157) + '…' : s;
+}

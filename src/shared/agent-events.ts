@@ -1,0 +1,32 @@
+/**
+ * What an agent session reports as it runs, live (to the UI, to `paddock run --json`). The stored
+ * session events are a subset of these; deltas are live only.
+ */
+export type AgentEvent =
+  | { type: 'session'; sessionId: string; model: string }
+  | { type: 'user'; text: string }
+  | { type: 'text-delta'; text: string }
+  | { type: 'thinking-delta'; text: string }
+  | {
+      type: 'assistant';
+      text: string;
+      stopReason: string | null;
+      inputTokens: number;
+      outputTokens: number;
+    }
+  | { type: 'tool-start'; id: string; name: string; input: unknown }
+  | { type: 'tool-output'; id: string; stream: 'stdout' | 'stderr'; text: string }
+  | {
+      type: 'tool-result';
+      id: string;
+      name: string;
+      content: string;
+      isError: boolean;
+      exitCode?: number;
+      durationMs: number;
+    }
+  | { type: 'approval'; kind: 'tool' | 'network'; subject: string; answer: string; reason?: string }
+  | { type: 'retry'; attempt: number; delayMs: number; reason: string }
+  | { type: 'notice'; message: string }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'done'; stopReason: string; costUsd: number };
