@@ -1,3 +1,4 @@
+import { agentSuite } from './agent.js';
 import { vmSuite } from './vm.js';
 
 /** One benchmark suite: returns named figures (numbers in the unit its name says). */
@@ -7,4 +8,4 @@ export interface BenchSuite {
 }
 
 /** Suites in the order they run; the agent, automations and UI issues add theirs. */
-export const suites: BenchSuite[] = [vmSuite];
+export const suites: BenchSuite[] = [vmSuite, agentSuite];

@@ -20,9 +20,13 @@ export const TOOLS: Tool[] = [
 
 export const TOOL_NAMES = TOOLS.map((t) => t.name);
 
+const schemaCache = new WeakMap<Tool[], ApiTool[]>();
+
 /** The tools as the Messages API wants them: name, description, JSON schema of the input. */
 export function apiTools(tools: Tool[] = TOOLS): ApiTool[] {
-  return tools.map((t) => {
+  const cached = schemaCache.get(tools);
+  if (cached) return cached;
+  const built = tools.map((t) => {
     const { $schema: _drop, ...schema } = z.toJSONSchema(t.input) as Record<string, unknown>;
     return {
       name: t.name,
@@ -30,4 +34,6 @@ export function apiTools(tools: Tool[] = TOOLS): ApiTool[] {
       input_schema: schema as ApiTool['input_schema'],
     };
   });
+  schemaCache.set(tools, built);
+  return built;
 }

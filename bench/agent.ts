@@ -1,0 +1,140 @@
+import { performance } from 'node:perf_hooks';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createAnthropic } from '../src/main/agent/model.js';
+import { AgentSession } from '../src/main/agent/session.js';
+import { Store } from '../src/main/store/store.js';
+import { startMessagesApi } from '../test/support/messages-api/server.js';
+import { median, round } from './stats.js';
+import type { BenchSuite } from './suites.js';
+
+const TURNS = 100;
+
+/**
+ * The agent loop's own cost, model excluded: the same number of streamed replies is timed once
+ * through the bare SDK and once through AgentSession (which also records every event in SQLite
+ * and runs a tool per turn); the difference per turn is the loop's overhead. Memory per idle
+ * session: 200 sessions with a stored four-message conversation each, rebuilt and held.
+ */
+export const agentSuite: BenchSuite = {
+  name: 'agent',
+  async run(log) {
+    const figures: Record<string, number | string> = {};
+    const api = await startMessagesApi();
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-agent-'));
+    const store = Store.open(home);
+    const client = createAnthropic({ apiKey: 'bench', baseURL: api.url });
+    const reply = (i: number) => ({
+      reply: {
+        content: [
+          { type: 'text' as const, text: `Step ${i}: saving a note.` },
+          {
+            type: 'tool_use' as const,
+            name: 'create_artifact',
+            input: { title: `n${i}`, kind: 'markdown', content: '# x' },
+          },
+        ],
+        stop_reason: 'tool_use' as const,
+      },
+    });
+    try {
+      // Warm up both paths.
+      for (let i = 0; i < 5; i++) api.enqueue(reply(i));
+      for (let i = 0; i < 5; i++)
+        await client.messages
+          .stream({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] })
+          .finalMessage();
+
+      const bare: number[] = [];
+      for (let i = 0; i < TURNS; i++) api.enqueue(reply(i));
+      for (let i = 0; i < TURNS; i++) {
+        const t = performance.now();
+        await client.messages
+          .stream({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] })
+          .finalMessage();
+        bare.push(performance.now() - t);
+      }
+
+      for (let i = 0; i < TURNS; i++) api.enqueue(reply(i));
+      api.enqueue({
+        reply: { content: [{ type: 'text', text: 'done' }], stop_reason: 'end_turn' },
+      });
+      const id = store.sessions.create({
+        title: 'bench',
+        model: 'claude-opus-5-5',
+        approvalMode: 'auto',
+      }).id;
+      const session = new AgentSession({
+        store,
+        client,
+        sessionId: id,
+        host: () => {
+          throw new Error('no VM in this benchmark');
+        },
+        settings: {
+          model: 'claude-opus-5-5',
+          maxTokens: 1024,
+          thinking: 'off',
+          contextBudgetTokens: 1_000_000,
+        },
+        approvalMode: 'auto',
+        approver: { approveTool: async () => 'allow', askNetwork: async () => 'deny' },
+        prompt: { shares: [], allowlist: [], timeZone: 'UTC' },
+      });
+      const t0 = performance.now();
+      await session.run('benchmark');
+      const loopTotal = performance.now() - t0;
+      const perTurn = loopTotal / (TURNS + 1);
+      figures.loop_turn_total_ms = round(perTurn);
+      figures.bare_sdk_turn_median_ms = round(median(bare));
+      figures.loop_overhead_per_turn_ms = round(perTurn - median(bare));
+      log(
+        `${TURNS + 1} turns in ${round(loopTotal, 0)} ms; bare SDK median ${round(median(bare))} ms per call`,
+      );
+
+      // Memory per idle session.
+      const ids: string[] = [];
+      for (let i = 0; i < 200; i++) {
+        const sid = store.sessions.create({ title: `s${i}`, model: 'm', approvalMode: 'auto' }).id;
+        store.sessions.appendEvent(sid, 'user', { content: 'Summarise the notes in this folder.' });
+        store.sessions.appendEvent(sid, 'assistant', {
+          content: [{ type: 'text', text: 'Here is a summary of the notes: '.repeat(10) }],
+          stop_reason: 'end_turn',
+        });
+        ids.push(sid);
+      }
+      global.gc?.();
+      const before = process.memoryUsage().heapUsed;
+      const held = ids.map(
+        (sid) =>
+          new AgentSession({
+            store,
+            client,
+            sessionId: sid,
+            host: () => {
+              throw new Error('idle');
+            },
+            settings: {
+              model: 'm',
+              maxTokens: 1024,
+              thinking: 'off',
+              contextBudgetTokens: 1_000_000,
+            },
+            approvalMode: 'auto',
+            approver: { approveTool: async () => 'allow', askNetwork: async () => 'deny' },
+            prompt: { shares: [], allowlist: [], timeZone: 'UTC' },
+          }),
+      );
+      global.gc?.();
+      const after = process.memoryUsage().heapUsed;
+      figures.idle_session_heap_kib = round((after - before) / held.length / 1024, 1);
+      if (!global.gc) figures.idle_session_note = 'run with node --expose-gc for a steadier figure';
+    } finally {
+      store.dispose();
+      await api.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+    return figures;
+  },
+};
