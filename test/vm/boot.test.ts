@@ -1,23 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VmGoneError, type ExecHandle, type Vm, type VmSpec } from '../../src/main/vm/backend.js';
-import {
-  buildImage,
-  findImage,
-  imageVersion,
-  repoRoot,
-  type ImageInfo,
-} from '../../src/main/vm/image.js';
+import { packageRoot as repoRoot } from '../../src/main/store/app-paths.js';
+import { imageVersion, type ImageInfo } from '../../src/main/vm/image.js';
+import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
 import { QemuBackend, type QemuVm } from '../../src/main/vm/qemu/backend.js';
 
-// Reruns reuse the image: PADDOCK_TEST_CACHE (as test/helpers/vm-image.ts), else PADDOCK_HOME,
-// else the same fixed folder under the temp dir that the other VM tests use.
-const dataDir =
-  process.env.PADDOCK_TEST_CACHE ?? process.env.PADDOCK_HOME ?? join(tmpdir(), 'paddock-test-home');
+// Reruns reuse the image built in the VM tests' shared data folder.
+const dataDir = vmTestHome;
 
 async function run(vm: Vm, shell: string): Promise<{ out: string; err: string; code: number }> {
   const h: ExecHandle = vm.exec({ shell, timeoutMs: 60_000 });
@@ -54,18 +47,7 @@ describe('QEMU backend (real VM)', () => {
   const logs: string[] = [];
 
   beforeAll(async () => {
-    const found = await findImage(dataDir);
-    if (found) {
-      image = found;
-    } else {
-      let last = '';
-      image = await buildImage({
-        dataDir,
-        onProgress: (step) => {
-          if (step !== last) console.log(`image build: ${(last = step)}`);
-        },
-      });
-    }
+    image = await ensureTestImage();
     await mkdir(join(dataDir, 'test-sessions'), { recursive: true });
     sessionRoot = await mkdtemp(join(dataDir, 'test-sessions', 's-'));
     rwDir = join(sessionRoot, 'work');

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, sep } from 'node:path';
+import { packageRoot } from '../store/app-paths.js';
 
 /** What vm-images/build.sh writes to manifest.json; the part Paddock reads. */
 export interface ImageManifest {
@@ -54,24 +54,6 @@ export class ImageBuildError extends Error {
 
 const REQUIRED_FILES = ['vmlinux', 'initrd.img', 'rootfs.img', 'manifest.json'] as const;
 
-let cachedRoot: string | undefined;
-
-/**
- * The repository (or unpacked app) root: the first folder above this module holding
- * vm-images/build.sh. Walking up keeps it right both from src/ (tsx, vitest) and from a bundle.
- */
-export function repoRoot(): string {
-  if (cachedRoot) return cachedRoot;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'vm-images', 'build.sh'))) return (cachedRoot = dir);
-    const up = dirname(dir);
-    if (up === dir)
-      throw new Error('Cannot find vm-images/build.sh above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
 /** The folder all images live in. */
 export function imagesDir(dataDir: string): string {
   return join(dataDir, 'images');
@@ -104,7 +86,7 @@ async function listFiles(root: string, rel: string): Promise<string[]> {
  * as recipe_version() in vm-images/build.sh: sha256 over `sha256sum` lines of the files sorted
  * by path (byte order), first 16 hex digits.
  */
-export async function imageVersion(root: string = repoRoot()): Promise<string> {
+export async function imageVersion(root: string = packageRoot()): Promise<string> {
   const files = [...(await listFiles(root, 'vm-images')), ...(await listFiles(root, 'src/guest'))];
   files.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const outer = createHash('sha256');
@@ -209,7 +191,7 @@ export interface BuildImageOptions {
  * build unless `force`. The recipe's output goes to images/build-<version>.log.
  */
 export async function buildImage(opts: BuildImageOptions): Promise<ImageInfo> {
-  const root = repoRoot();
+  const root = packageRoot();
   const dir = imagesDir(opts.dataDir);
   await mkdir(dir, { recursive: true });
   const version = await imageVersion(root);
