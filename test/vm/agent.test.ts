@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -48,10 +50,14 @@ function startRun(args: string[], api: MockMessagesApi, env: NodeJS.ProcessEnv =
     stderr: () => stderr,
     exited,
     waitFor: (pred: (e: AgentEvent) => boolean) =>
-      new Promise<AgentEvent>((resolve) => {
+      new Promise<AgentEvent>((resolve, reject) => {
         const found = events.find(pred);
-        if (found) resolve(found);
-        else waiters.push({ pred, resolve });
+        if (found) return resolve(found);
+        waiters.push({ pred, resolve });
+        // A run that ends before the awaited event fails the test now, not at its timeout.
+        void exited.then((code) =>
+          reject(new Error(`paddock run exited ${code} first: ${stderr}`)),
+        );
       }),
   };
 }
@@ -229,6 +235,47 @@ describe('paddock run: the agent working in a real VM', () => {
     expect(await run.exited).toBe(130);
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(run.events.at(-1)).toMatchObject({ type: 'done', stopReason: 'cancelled' });
+  });
+
+  it('fetches an allowed page through the egress proxy as readable text', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(
+        '<!doctype html><html><head><title>T</title><style>p{color:red}</style><script>var x=1</script></head>' +
+          '<body><h1>Opening hours</h1><p>Mon&ndash;Fri 9&nbsp;to&nbsp;5 &amp; Sat 10</p><ul><li>Closed Sunday</li></ul></body></html>',
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      api.enqueue(
+        {
+          reply: {
+            content: [
+              {
+                type: 'tool_use',
+                name: 'web_fetch',
+                input: { url: `http://127.0.0.1:${port}/hours` },
+              },
+            ],
+            stop_reason: 'tool_use',
+          },
+        },
+        {
+          reply: { content: [{ type: 'text', text: 'They open at 9.' }], stop_reason: 'end_turn' },
+        },
+      );
+      const run = startRun(['--allow-host', `127.0.0.1:${port}`, 'When are they open?'], api);
+      expect(await run.exited).toBe(0);
+      const [r] = toolResults(api, 1);
+      expect(r!.is_error ?? false, r!.content).toBe(false);
+      expect(r!.content).toContain(`HTTP 200, text/html`);
+      expect(r!.content).toMatch(/Opening hours\n+Mon–Fri 9 to 5 & Sat 10/);
+      expect(r!.content).toContain('- Closed Sunday');
+      expect(r!.content).not.toMatch(/<p>|color:red|var x/);
+    } finally {
+      server.close();
+    }
   });
 
   it('denies a prompt injection’s exfiltration, logs it, and tells the model', async () => {

@@ -6,6 +6,15 @@ import { MAX_RESULT_CHARS, ToolError, type Tool } from './types.js';
 const input = z.object({ url: z.string().url().describe('An http(s) URL.') });
 
 const ENTITIES: Record<string, string> = {
+  ndash: '–',
+  mdash: '—',
+  hellip: '…',
+  lsquo: '‘',
+  rsquo: '’',
+  ldquo: '“',
+  rdquo: '”',
+  copy: '©',
+  eacute: 'é',
   amp: '&',
   lt: '<',
   gt: '>',
@@ -47,10 +56,15 @@ export const webFetchTool: Tool<typeof input> = {
     if (!/^https?:\/\//i.test(url))
       throw new ToolError('web_fetch takes http:// or https:// URLs only.');
     const r = await runCommand(ctx, {
+      // Always through the egress proxy, even for 127.0.0.1 (NO_PROXY keeps bash's curl local).
       argv: [
         'curl',
         '-sS',
         '-L',
+        '--noproxy',
+        '',
+        '--proxy',
+        'http://127.0.0.1:3128',
         '--max-time',
         '60',
         '--max-filesize',
@@ -63,9 +77,9 @@ export const webFetchTool: Tool<typeof input> = {
     });
     const at = r.stdout.lastIndexOf(MARK);
     const body = at >= 0 ? r.stdout.slice(0, at) : r.stdout;
-    const [code = '000', type = ''] = (at >= 0 ? r.stdout.slice(at + MARK.length) : '')
-      .trim()
-      .split(' ');
+    const trailer = (at >= 0 ? r.stdout.slice(at + MARK.length) : '').trim();
+    const code = trailer.split(' ')[0] || '000';
+    const type = trailer.slice(code.length).trim();
     if (code === '403' && body.startsWith('Paddock blocked')) throw new ToolError(body.trim());
     if (/CONNECT tunnel failed, response 403/.test(r.stderr)) {
       // The proxy's 403 body is not shown by curl for CONNECT; say the same thing it says.
