@@ -25,6 +25,23 @@ describe('paddock exec (real VM)', () => {
   });
   afterAll(() => t.cleanup());
 
+  it('doctor reports the accelerator it probed and the image version', async () => {
+    const image = await ensureTestImage();
+    const r = paddock(['doctor', '--json'], { PADDOCK_HOME: vmTestHome });
+    const { checks } = JSON.parse(r.stdout) as {
+      checks: { id: string; status: string; detail: string; fix?: string }[];
+    };
+    const accel = checks.find((c) => c.id === 'accel')!;
+    // KVM cannot boot a guest on these build machines (nested PVM), so the probe must say TCG.
+    expect(accel.detail).toMatch(
+      fs.existsSync('/dev/kvm') && accel.status === 'ok' ? /KVM works/ : /Using QEMU TCG/,
+    );
+    expect(checks.find((c) => c.id === 'image')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining(image.version),
+    });
+  });
+
   it('prints the guest kernel line for uname -a', () => {
     const r = pexec(['--', 'uname', '-a']);
     expect(r.stderr).toBe('');
