@@ -122,7 +122,7 @@ describe('the agent loop against a local Messages API (real SDK)', () => {
       ['tool_result', 'toolu_c', true],
       ['tool_result', 'toolu_d', true],
     ]);
-    expect(last.content[1]!.content).toMatch(/not available yet/);
+    expect(last.content[1]!.content).toMatch(/not available/);
     expect(last.content[2]!.content).toMatch(/no tool named nonexistent_tool/);
     expect(last.content[3]!.content).toMatch(/Invalid input for create_artifact/);
     const artifactId = /as (art_\w+)/.exec(last.content[0]!.content)![1]!;

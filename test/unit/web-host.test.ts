@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { Core } from '../../src/main/app/core.js';
 import { startWebHost, type WebHost } from '../../src/main/web/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';
 
 /** A raw request so the test controls the Host header exactly. */
 function get(port: number, urlPath: string, headers: Record<string, string> = {}) {
@@ -148,7 +149,7 @@ describe('paddock serve (web host)', () => {
     const info = await call(ws!, { id: 1, channel: 'app:info', req: {} });
     expect(info).toMatchObject({
       id: 1,
-      result: { ok: true, value: { host: 'web', schemaVersion: 1 } },
+      result: { ok: true, value: { host: 'web', schemaVersion: LATEST_SCHEMA_VERSION } },
     });
 
     const notJson = await call(ws!, '{nope');

@@ -23,7 +23,7 @@ import { DEFAULT_RETRY, streamTurn, type RetryPolicy } from './model.js';
 import { costOf } from './pricing.js';
 import { systemPrompt, type PromptContext } from './system-prompt.js';
 import { apiTools, TOOLS } from './tools/index.js';
-import { ToolError, type ToolHost, type Tool } from './tools/types.js';
+import { ToolError, type ScheduleRequest, type ToolHost, type Tool } from './tools/types.js';
 
 /** How the person answers: per tool call in `ask` mode, and for hosts outside the allowlist. */
 export interface Approver {
@@ -53,6 +53,11 @@ export interface AgentSessionOptions {
   now?: () => Date;
   retry?: RetryPolicy;
   tools?: Tool[];
+  /**
+   * Creates an automation for the `schedule_automation` tool (wired by the host, which knows the
+   * automations layer); returns a sentence for the model. Without it the tool says it is unavailable.
+   */
+  scheduleAutomation?: (input: ScheduleRequest, sessionId: string) => Promise<string>;
 }
 
 export interface RunOutcome {
@@ -326,6 +331,12 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
           const row = this.o.store.artifacts.create({ sessionId: this.id, ...a });
           return { id: row.id, version: row.version };
         },
+        ...(this.o.scheduleAutomation
+          ? {
+              scheduleAutomation: (input: ScheduleRequest) =>
+                this.o.scheduleAutomation!(input, this.id),
+            }
+          : {}),
         onOutput: (stream, text) =>
           this.emitEvent({ type: 'tool-output', id: use.id, stream, text }),
       });

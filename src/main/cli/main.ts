@@ -1,11 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { PaddockError } from '../../shared/result.js';
+import { registerAutomations } from './automations-command.js';
+import { registerDaemon } from './daemon-command.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerExec } from './exec-command.js';
 import { registerImage } from './image-command.js';
 import { registerRun } from './run-command.js';
 import { registerServe } from './serve-command.js';
-import { registerPending } from './pending-commands.js';
 
 /**
  * The `paddock` command: the same core as the app, without Electron. Each subcommand lives in its
@@ -24,7 +25,8 @@ export function buildProgram(): Command {
   registerExec(program);
   registerImage(program);
   registerRun(program);
-  registerPending(program);
+  registerAutomations(program);
+  registerDaemon(program);
   return program;
 }
 

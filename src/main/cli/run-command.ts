@@ -7,6 +7,8 @@ import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
 import { AgentSession, type Approver } from '../agent/session.js';
+import { describeCreated } from '../automations/agent-executor.js';
+import { AutomationService } from '../automations/service.js';
 import { dataDir } from '../store/app-paths.js';
 import { Store } from '../store/store.js';
 import type { ShareSpec } from '../vm/backend.js';
@@ -161,6 +163,20 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
       approvalMode,
       approver,
       prompt: { shares, allowlist, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
+      // The agent's schedule_automation tool: the new automation gets this session's grants.
+      scheduleAutomation: async (req, sid) =>
+        describeCreated(
+          new AutomationService(store.automations, { dataDir: home }).create({
+            name: req.name,
+            prompt: req.prompt,
+            schedule: req.schedule,
+            folders: shares.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
+            allowHosts: allowlist.filter((h) => !settings.networkAllowlist.includes(h)),
+            ...(req.timeZone ? { tz: req.timeZone } : {}),
+            ...(req.missed ? { missed: req.missed } : {}),
+            createdBySession: sid,
+          }),
+        ),
     });
     session.on('event', out);
     const s = session;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Tool } from './types.js';
+import { ToolError, type Tool } from './types.js';
 
 export const ARTIFACT_KINDS = ['html', 'svg', 'markdown', 'mermaid', 'react', 'code'] as const;
 
@@ -25,22 +25,57 @@ export const createArtifactTool: Tool<typeof artifactInput> = {
 };
 
 const scheduleInput = z.object({
-  name: z.string().min(1),
-  prompt: z.string().min(1),
-  schedule: z.string().min(1).describe('For example "every weekday at 9:00".'),
+  name: z.string().min(1).max(200),
+  prompt: z
+    .string()
+    .min(1)
+    .describe('What to do at each run, written as a complete task for a fresh session.'),
+  schedule: z
+    .string()
+    .min(1)
+    .describe(
+      'When: "every weekday at 9:00", "every day at 9:00, 13:00 and 17:00", "every monday at 18:30", "every 2 hours", "every month on the 1st at 8:00", "once on 2026-12-01 at 08:00", or iCalendar DTSTART;TZID=…/RRULE:… text.',
+    ),
+  time_zone: z
+    .string()
+    .optional()
+    .describe('IANA zone of the times, e.g. Europe/Paris (default: the person’s).'),
+  missed: z
+    .enum(['skip', 'once', 'all'])
+    .optional()
+    .describe(
+      'Slots that pass while the computer is off or asleep: skip them, run the latest once (default), or run all.',
+    ),
 });
 
-/** `schedule_automation`: lands with the automations feature; until then it says so plainly. */
+/**
+ * `schedule_automation`: creates an automation (with this session's folders and allowlist) through
+ * the host-given `ctx.scheduleAutomation`, so this layer never imports the automations layer.
+ */
 export const scheduleAutomationTool: Tool<typeof scheduleInput> = {
   name: 'schedule_automation',
   description:
-    'Schedule a recurring task (name, prompt, schedule such as "every weekday at 9:00").',
+    'Schedule a recurring or one-off task that runs later as its own session with the folders and network access of this one. The person sees it in Automations and can pause or remove it; results land in their inbox.',
   input: scheduleInput,
-  async run() {
-    return {
-      content:
-        'Scheduling is not available yet in this version of Paddock; tell the person this task cannot be scheduled yet and offer to do it now instead.',
-      isError: true,
-    };
+  async run(input, ctx) {
+    if (!ctx.scheduleAutomation) {
+      return {
+        content:
+          'Scheduling is not available here; tell the person this task cannot be scheduled from this session and offer to do it now instead.',
+        isError: true,
+      };
+    }
+    try {
+      const content = await ctx.scheduleAutomation({
+        name: input.name,
+        prompt: input.prompt,
+        schedule: input.schedule,
+        ...(input.time_zone ? { timeZone: input.time_zone } : {}),
+        ...(input.missed ? { missed: input.missed } : {}),
+      });
+      return { content, isError: false };
+    } catch (e) {
+      throw new ToolError(`Could not schedule “${input.name}”: ${(e as Error).message}`);
+    }
   },
 };

@@ -20,8 +20,25 @@ export interface ToolContext {
     id: string;
     version: number;
   };
+  /**
+   * Creates an automation with this session's folders and allowlist. Given by the host that wires
+   * the automations layer in (the agent layer must not import it); absent where scheduling is not
+   * offered.
+   */
+  scheduleAutomation?(input: ScheduleRequest): Promise<string>;
   /** Live output of a running command, for the UI. */
   onOutput?(stream: 'stdout' | 'stderr', text: string): void;
+}
+
+/** What the agent's `schedule_automation` tool asks for. */
+export interface ScheduleRequest {
+  name: string;
+  prompt: string;
+  /** A phrase ("every weekday at 9:00") or iCalendar text. */
+  schedule: string;
+  /** An IANA zone for the schedule's times (default: the person's). */
+  timeZone?: string;
+  missed?: 'skip' | 'once' | 'all';
 }
 
 export interface ToolOutcome {

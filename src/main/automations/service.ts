@@ -1,0 +1,177 @@
+import { PaddockError } from '../../shared/result.js';
+import type {
+  AutomationRow,
+  AutomationsRepo,
+  MissedPolicy,
+  RunRow,
+} from '../store/automations-repo.js';
+import { parseAllowlistEntry, InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import { parseFolderArg, resolveGrants } from '../vm/grants.js';
+import { parseSchedulePhrase } from './phrase.js';
+import { compileSchedule, formatSchedule, formatSlot, parseScheduleText } from './schedule.js';
+
+/** What a person (CLI, UI) or the agent's `schedule_automation` tool gives to create one. */
+export interface AutomationInput {
+  name: string;
+  prompt: string;
+  /** A phrase ("every weekday at 9:00") or iCalendar text (DTSTART;TZID=… RRULE:…). */
+  schedule: string;
+  /** Folders as `PATH` or `PATH:ro`; resolved and checked now, and again at each run. */
+  folders?: string[];
+  allowHosts?: string[];
+  missed?: MissedPolicy;
+  /** The zone the schedule's times are in (default: this machine's). */
+  tz?: string;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  createdBySession?: string | null;
+}
+
+const POLICIES: readonly MissedPolicy[] = ['skip', 'once', 'all'];
+
+/**
+ * Creating, pausing, resuming and removing automations with their rules checked in one place, so
+ * the CLI, the app and the agent's tool agree. Each change moves the automation's cursor so that
+ * the scheduler (in whichever process) sees it on its next look.
+ */
+export class AutomationService {
+  constructor(
+    private readonly repo: AutomationsRepo,
+    private readonly opts: { dataDir: string; now?: () => number; onChange?: () => void },
+  ) {}
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  create(input: AutomationInput): AutomationRow {
+    const name = input.name.trim();
+    if (!name) throw new PaddockError('BAD_AUTOMATION', 'Give the automation a name.');
+    if (!input.prompt.trim())
+      throw new PaddockError('BAD_AUTOMATION', 'Say what the automation should do (its prompt).');
+    const missed = input.missed ?? 'once';
+    if (!POLICIES.includes(missed))
+      throw new PaddockError('BAD_OPTION', `--missed must be skip, once or all, not ${missed}.`);
+    const now = this.now();
+    const schedule = parseSchedulePhrase(input.schedule, {
+      now,
+      ...(input.tz ? { tz: input.tz } : {}),
+    });
+    const shares = resolveGrants((input.folders ?? []).map(parseFolderArg), {
+      dataDir: this.opts.dataDir,
+    });
+    const allowlist = input.allowHosts ?? [];
+    for (const h of allowlist) {
+      try {
+        parseAllowlistEntry(h);
+      } catch (e) {
+        if (e instanceof InvalidAllowlistEntryError)
+          throw new PaddockError('BAD_ALLOW_HOST', e.message);
+        throw e;
+      }
+    }
+    const timeoutMs = input.timeoutMs ?? 30 * 60_000;
+    if (!(timeoutMs > 0))
+      throw new PaddockError('BAD_OPTION', 'The run timeout must be more than zero.');
+    const first = compileSchedule(schedule).next(now, true);
+    if (first === null)
+      throw new PaddockError(
+        'BAD_SCHEDULE',
+        `The schedule “${input.schedule}” has no time left after ${formatSlot(now, schedule.tzid)}.`,
+      );
+    const row = this.repo.create(
+      {
+        name,
+        prompt: input.prompt,
+        folders: shares.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
+        rrule: formatSchedule(schedule),
+        tzid: schedule.tzid,
+        scheduleText: input.schedule.trim(),
+        missedPolicy: missed,
+        allowlist,
+        nextSlotAt: first,
+        timeoutMs,
+        maxAttempts: Math.max(1, input.maxAttempts ?? 2),
+        createdBySession: input.createdBySession ?? null,
+      },
+      now,
+    );
+    this.opts.onChange?.();
+    return row;
+  }
+
+  /** The automation, or a NOT_FOUND error that says how to find ids. */
+  require(id: string): AutomationRow {
+    const a = this.repo.get(id);
+    if (!a || a.removedAt)
+      throw new PaddockError(
+        'NOT_FOUND',
+        `There is no automation ${id}; \`paddock automations list\` shows their ids.`,
+      );
+    return a;
+  }
+
+  /** Stops scheduling; runs queued for it are recorded as skipped, with an inbox item each. */
+  pause(id: string): AutomationRow {
+    this.require(id);
+    const now = this.now();
+    this.repo.immediate(() => {
+      this.repo.setEnabled(id, false, null, now);
+      this.skipQueued(id, 'Skipped: the automation was paused before this run started.', now);
+    });
+    this.opts.onChange?.();
+    return this.repo.get(id)!;
+  }
+
+  /** Schedules again from now on; slots while paused were the person's choice, not "missed". */
+  resume(id: string): AutomationRow {
+    const a = this.require(id);
+    const now = this.now();
+    const next = compileSchedule(parseScheduleText(a.rrule, { validate: false })).next(now, true);
+    this.repo.immediate(() => {
+      this.repo.setEnabled(id, true, null, now);
+      this.repo.setNextSlot(id, next);
+    });
+    this.opts.onChange?.();
+    return this.repo.get(id)!;
+  }
+
+  /** Removes from the schedule; its runs and inbox items stay. */
+  remove(id: string): void {
+    this.require(id);
+    const now = this.now();
+    this.repo.immediate(() => {
+      this.skipQueued(id, 'Skipped: the automation was removed before this run started.', now);
+      this.repo.remove(id, now);
+    });
+    this.opts.onChange?.();
+  }
+
+  private skipQueued(id: string, reason: string, now: number): RunRow[] {
+    const a = this.repo.get(id)!;
+    const skipped = this.repo.skipQueued(id, reason, now);
+    for (const r of skipped)
+      this.repo.addInboxItem(
+        { runId: r.id, automationId: id, kind: 'skipped', title: a.name, summary: reason },
+        now,
+      );
+    return skipped;
+  }
+
+  /** The next `count` slots from `from` (default now), as epoch milliseconds. */
+  nextSlots(id: string, count: number, from = this.now()): number[] {
+    const a = this.require(id);
+    const c = compileSchedule(parseScheduleText(a.rrule, { validate: false }));
+    const out: number[] = [];
+    let t = from;
+    let inclusive = true;
+    while (out.length < count) {
+      const n = c.next(t, inclusive);
+      if (n === null) break;
+      out.push(n);
+      t = n;
+      inclusive = false;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,337 @@
+import { Option, type Command } from 'commander';
+import { PaddockError } from '../../shared/result.js';
+import { createAnthropic } from '../agent/model.js';
+import { AgentRunExecutor } from '../automations/agent-executor.js';
+import { formatSlot } from '../automations/schedule.js';
+import { Scheduler } from '../automations/scheduler.js';
+import { AutomationService } from '../automations/service.js';
+import { dataDir } from '../store/app-paths.js';
+import type {
+  AutomationRow,
+  InboxItemRow,
+  MissedPolicy,
+  RunRow,
+} from '../store/automations-repo.js';
+import { Store } from '../store/store.js';
+import { QemuBackend } from '../vm/qemu/backend.js';
+import { collect } from './pending-commands.js';
+
+interface JsonOpt {
+  json?: boolean;
+}
+
+function out(json: boolean | undefined, value: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(value) + '\n' : human());
+}
+
+/** Opens the store for one command and closes it whatever happens. */
+async function withStore<T>(
+  fn: (store: Store, svc: AutomationService, home: string) => T | Promise<T>,
+): Promise<T> {
+  const home = dataDir();
+  const store = Store.open(home);
+  try {
+    return await fn(store, new AutomationService(store.automations, { dataDir: home }), home);
+  } finally {
+    store.dispose();
+  }
+}
+
+function when(at: number | null, tz: string): string {
+  return at === null ? '—' : formatSlot(at, tz);
+}
+
+function automationJson(a: AutomationRow) {
+  return { ...a, nextSlot: a.nextSlotAt === null ? null : formatSlot(a.nextSlotAt, a.tzid) };
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s + ' ' : s + ' '.repeat(n - s.length);
+}
+
+function runLine(r: RunRow, names: Map<string, AutomationRow>): string {
+  const a = names.get(r.automationId);
+  const detail = r.summary ?? r.error ?? '';
+  return (
+    pad(r.id, 24) +
+    pad(when(r.slotAt, a?.tzid ?? 'UTC'), 38) +
+    pad(r.status + (r.trigger === 'manual' ? ' (manual)' : r.late ? ' (late)' : ''), 22) +
+    pad(`#${r.attempt}`, 4) +
+    pad(a?.name ?? r.automationId, 20) +
+    (detail.length > 100 ? detail.slice(0, 99) + '…' : detail) +
+    '\n'
+  );
+}
+
+function inboxLine(i: InboxItemRow): string {
+  const mark = i.state === 'unread' ? '●' : ' ';
+  return `${mark} ${new Date(i.createdAt).toISOString().slice(0, 16).replace('T', ' ')}  ${pad(i.kind, 12)}${i.title}: ${i.summary}\n`;
+}
+
+function positive(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new PaddockError('BAD_OPTION', `${flag} must be a whole number from 1, not ${value}.`);
+  return n;
+}
+
+/** `paddock automations …`: scheduled tasks, their runs and the inbox, each with --json. */
+export function registerAutomations(program: Command): void {
+  const cmd = program
+    .command('automations')
+    .description('Scheduled tasks, their runs and the inbox');
+
+  cmd
+    .command('add')
+    .description('Add an automation')
+    .requiredOption('--name <name>', 'a short name')
+    .requiredOption('--prompt <prompt>', 'what the agent should do at each run')
+    .requiredOption(
+      '--schedule <schedule>',
+      'e.g. "every weekday at 9:00", "every 2 hours", "once on 2026-12-01 at 08:00", or DTSTART;TZID=…/RRULE:… text',
+    )
+    .option('--folder <path[:ro]>', 'grant a folder to each run (repeatable)', collect, [])
+    .option('--allow-host <host>', 'allow network access to a host (repeatable)', collect, [])
+    .addOption(
+      new Option('--missed <policy>', 'slots missed while off or asleep: skip, once or all')
+        .choices(['skip', 'once', 'all'])
+        .default('once'),
+    )
+    .option('--tz <zone>', 'time zone of the schedule (default: this computer’s)')
+    .option('--timeout <minutes>', 'stop a run after this many minutes', '30')
+    .option('--retries <n>', 'times an interrupted run is tried again', '1')
+    .option('--json', 'JSON output')
+    .action(
+      async (o: {
+        name: string;
+        prompt: string;
+        schedule: string;
+        folder: string[];
+        allowHost: string[];
+        missed: MissedPolicy;
+        tz?: string;
+        timeout: string;
+        retries: string;
+        json?: boolean;
+      }) => {
+        await withStore((_store, svc) => {
+          const retries = Number(o.retries);
+          if (!Number.isInteger(retries) || retries < 0)
+            throw new PaddockError('BAD_OPTION', `--retries must be 0 or more, not ${o.retries}.`);
+          const a = svc.create({
+            name: o.name,
+            prompt: o.prompt,
+            schedule: o.schedule,
+            folders: o.folder,
+            allowHosts: o.allowHost,
+            missed: o.missed,
+            ...(o.tz ? { tz: o.tz } : {}),
+            timeoutMs: Math.round(Number(o.timeout) * 60_000),
+            maxAttempts: retries + 1,
+          });
+          out(
+            o.json,
+            automationJson(a),
+            () => `Added ${a.id} “${a.name}”; next run ${when(a.nextSlotAt, a.tzid)}.\n`,
+          );
+        });
+      },
+    );
+
+  cmd
+    .command('list')
+    .description('List automations')
+    .option('--json', 'JSON output')
+    .action(async (o: JsonOpt) => {
+      await withStore((store) => {
+        const list = store.automations.list();
+        out(o.json, list.map(automationJson), () =>
+          list.length === 0
+            ? 'No automations yet; add one with `paddock automations add`.\n'
+            : list
+                .map(
+                  (a) =>
+                    pad(a.id, 24) +
+                    pad(a.enabled ? 'active' : 'paused', 8) +
+                    pad(a.name, 24) +
+                    pad(a.scheduleText, 30) +
+                    (a.enabled ? `next ${when(a.nextSlotAt, a.tzid)}` : '') +
+                    '\n',
+                )
+                .join(''),
+        );
+      });
+    });
+
+  cmd
+    .command('show')
+    .description('Show one automation and its latest runs')
+    .argument('<id>')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: JsonOpt) => {
+      await withStore((store, svc) => {
+        const a = svc.require(id);
+        const runs = store.automations.runs(id, 10);
+        out(o.json, { ...automationJson(a), runs }, () =>
+          [
+            `${a.name} (${a.id}) — ${a.enabled ? 'active' : 'paused'}`,
+            `  schedule: ${a.scheduleText}`,
+            ...a.rrule.split('\n').map((l) => `            ${l}`),
+            `  next:     ${when(a.nextSlotAt, a.tzid)}`,
+            `  missed:   ${a.missedPolicy}`,
+            `  folders:  ${a.folders.join(', ') || 'none'}`,
+            `  network:  ${a.allowlist.join(', ') || 'none beyond settings'}`,
+            `  timeout:  ${Math.round(a.timeoutMs / 60_000)} min; attempts ${a.maxAttempts}`,
+            `  prompt:   ${a.prompt}`,
+            '',
+            ...runs.map((r) => runLine(r, new Map([[a.id, a]])).trimEnd()),
+            '',
+          ].join('\n'),
+        );
+      });
+    });
+
+  cmd
+    .command('next')
+    .description('Show the next run times')
+    .argument('<id>')
+    .option('--count <n>', 'how many', '5')
+    .option('--from <time>', 'start from this ISO time instead of now')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: JsonOpt & { count: string; from?: string }) => {
+      await withStore((_store, svc) => {
+        const a = svc.require(id);
+        const from = o.from === undefined ? undefined : Date.parse(o.from);
+        if (from !== undefined && Number.isNaN(from))
+          throw new PaddockError('BAD_OPTION', `--from must be an ISO date-time, not ${o.from}.`);
+        const slots = svc.nextSlots(id, positive(o.count, '--count'), from);
+        out(
+          o.json,
+          slots.map((at) => ({ at: new Date(at).toISOString(), local: formatSlot(at, a.tzid) })),
+          () => slots.map((at) => formatSlot(at, a.tzid) + '\n').join(''),
+        );
+      });
+    });
+
+  for (const [name, desc, verb] of [
+    ['pause', 'Pause an automation', 'Paused'],
+    ['resume', 'Resume an automation', 'Resumed'],
+  ] as const) {
+    cmd
+      .command(name)
+      .description(desc)
+      .argument('<id>')
+      .option('--json', 'JSON output')
+      .action(async (id: string, o: JsonOpt) => {
+        await withStore((_store, svc) => {
+          const a = name === 'pause' ? svc.pause(id) : svc.resume(id);
+          out(o.json, automationJson(a), () =>
+            name === 'pause'
+              ? `${verb} ${a.id} “${a.name}”.\n`
+              : `${verb} ${a.id} “${a.name}”; next run ${when(a.nextSlotAt, a.tzid)}.\n`,
+          );
+        });
+      });
+  }
+
+  cmd
+    .command('remove')
+    .description('Remove an automation (its runs and inbox items are kept)')
+    .argument('<id>')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: JsonOpt) => {
+      await withStore((_store, svc) => {
+        svc.remove(id);
+        out(o.json, { id, removed: true }, () => `Removed ${id}.\n`);
+      });
+    });
+
+  cmd
+    .command('run-now')
+    .description('Run an automation now, in this terminal, and print its result')
+    .argument('<id>')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: JsonOpt) => {
+      const apiKey = process.env.ANTHROPIC_API_KEY;
+      if (!apiKey)
+        throw new PaddockError(
+          'AUTH',
+          'ANTHROPIC_API_KEY is not set: export your Anthropic API key (and ANTHROPIC_BASE_URL if you use a gateway) and run again.',
+        );
+      await withStore(async (store, svc, home) => {
+        const a = svc.require(id);
+        const scheduler = new Scheduler({
+          repo: store.automations,
+          executor: new AgentRunExecutor({
+            store,
+            dataDir: home,
+            client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
+            backend: () => new QemuBackend(),
+          }),
+        });
+        const stop = () => void scheduler.stop();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const run = await scheduler.runNow(a.id);
+          const item = store.automations.inbox({ limit: 50 }).find((i) => i.runId === run.id);
+          out(
+            o.json,
+            { run, inbox: item ?? null },
+            () => `${run.status}: ${item?.summary ?? run.error ?? ''}\n`,
+          );
+          if (run.status !== 'succeeded') process.exitCode = 1;
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+      });
+    });
+
+  cmd
+    .command('runs')
+    .description('List runs, newest first (of one automation when given its id)')
+    .argument('[id]')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'JSON output')
+    .action(async (id: string | undefined, o: JsonOpt & { limit: string }) => {
+      await withStore((store, svc) => {
+        if (id) svc.require(id);
+        const runs = store.automations.runs(id, positive(o.limit, '--limit'));
+        const names = new Map(
+          store.automations.list({ includeRemoved: true }).map((a) => [a.id, a]),
+        );
+        out(o.json, runs, () =>
+          runs.length === 0 ? 'No runs yet.\n' : runs.map((r) => runLine(r, names)).join(''),
+        );
+      });
+    });
+
+  cmd
+    .command('inbox')
+    .description('Show the inbox: what each run did, and slots that were missed')
+    .option('--unread', 'only unread items')
+    .option('--all', 'include archived items')
+    .option('--mark-read', 'mark the items shown as read')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'JSON output')
+    .action(
+      async (
+        o: JsonOpt & { unread?: boolean; all?: boolean; markRead?: boolean; limit: string },
+      ) => {
+        await withStore((store) => {
+          const items = store.automations.inbox({
+            ...(o.unread ? { state: 'unread' as const } : {}),
+            includeArchived: Boolean(o.all),
+            limit: positive(o.limit, '--limit'),
+          });
+          if (o.markRead)
+            for (const i of items)
+              if (i.state === 'unread') store.automations.setInboxState(i.id, 'read');
+          out(o.json, items, () =>
+            items.length === 0 ? 'The inbox is empty.\n' : items.map(inboxLine).join(''),
+          );
+        });
+      },
+    );
+}
