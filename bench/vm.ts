@@ -9,6 +9,7 @@ import { Allowlist } from '../src/main/vm/egress/allowlist.js';
 import { EgressProxy } from '../src/main/vm/egress/proxy.js';
 import { buildImage, findImage } from '../src/main/vm/image.js';
 import { QemuBackend } from '../src/main/vm/qemu/backend.js';
+import { WarmPool } from '../src/main/vm/warm-pool.js';
 import { median, percentile, round } from './stats.js';
 import type { BenchSuite } from './suites.js';
 
@@ -110,6 +111,31 @@ export const vmSuite: BenchSuite = {
       await vm.ping();
       figures.restore_to_ready_ms = round(performance.now() - r0, 0);
       await vm.stop();
+
+      // Warm start: a VM booted ahead for the spec, taken when the session starts.
+      const pool = new WarmPool({ backend, dir: path.join(work, 'warm'), refill: false });
+      const warmSpec = {
+        imageDir: image.dir,
+        shares: [],
+        cpus: 2,
+        memoryMb: 512,
+        accel: probe.accel,
+      };
+      try {
+        const takes: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          pool.prewarm(warmSpec);
+          if (!(await pool.whenWarm(warmSpec))) throw new Error('the warm VM did not boot');
+          const w0 = performance.now();
+          const warm = await pool.take(warmSpec);
+          await warm!.ping();
+          takes.push(performance.now() - w0);
+          await warm!.stop();
+        }
+        figures.warm_take_to_first_reply_ms = round(median(takes));
+      } finally {
+        await pool.dispose();
+      }
     } finally {
       await fs.rm(work, { recursive: true, force: true });
     }

@@ -11,7 +11,9 @@ import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
 import { requireImage } from '../vm/image.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
+import { WarmHandoff } from '../vm/qemu/warm-handoff.js';
 import { Sandbox } from '../vm/sandbox.js';
+import type { WarmSpec } from '../vm/warm-pool.js';
 import { collect } from './pending-commands.js';
 
 /** Exit code when Paddock itself (not the command) failed, like `docker run`'s 125. */
@@ -23,6 +25,7 @@ interface ExecOptions {
   timeout?: string;
   memory?: string;
   cpus?: string;
+  keepWarm?: boolean;
 }
 
 function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
@@ -39,7 +42,8 @@ function positiveInt(value: string | undefined, flag: string, max: number): numb
 
 /**
  * `paddock exec`: one command in a sandbox VM with the granted folders, its output streamed, its
- * exit code returned (124 on --timeout, as timeout(1) does).
+ * exit code returned (124 on --timeout, as timeout(1) does). It takes the warm VM an earlier
+ * `paddock exec --keep-warm` left for the same spec when there is one, else boots a VM.
  */
 export function registerExec(program: Command): void {
   program
@@ -60,6 +64,10 @@ export function registerExec(program: Command): void {
     .option('--timeout <s>', 'kill the command after this many seconds (exit code 124)')
     .option('--memory <mb>', 'VM memory in MB')
     .option('--cpus <n>', 'VM cpus')
+    .option(
+      '--keep-warm',
+      'afterwards, leave one fresh VM booted for the same folders and sizes, for the next exec',
+    )
     .argument('<cmd...>', 'the command and its arguments, after --')
     .passThroughOptions()
     .action(async (cmd: string[], opts: ExecOptions) => {
@@ -80,12 +88,19 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   });
 
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
+  const backend = new QemuBackend();
+  const handoff = new WarmHandoff({ backend, dataDir: home });
+  const warmSpec: WarmSpec = { imageDir: image.dir, shares, cpus, memoryMb, accel: 'auto' };
+  // In the data folder, not the temp folder: a warm VM's layer is renamed into it, which needs
+  // the same filesystem.
+  const sessionDir = path.join(home, 'sessions', `exec-${path.basename(runDir)}`);
   let sandbox: Sandbox;
   try {
     sandbox = new Sandbox({
-      backend: new QemuBackend(),
+      backend,
+      pool: handoff,
       imageDir: image.dir,
-      sessionDir: path.join(runDir, 'session'),
+      sessionDir,
       runDir,
       shares,
       allowHosts: opts.allowHost,
@@ -140,7 +155,14 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   } finally {
     process.stdin.destroy();
     await sandbox.stop();
+    // After the stop, so the next VM's boot does not compete with this one's shutdown.
+    if (opts.keepWarm) {
+      await handoff.leave(warmSpec).catch((e: Error) => {
+        process.stderr.write(`paddock: could not keep a VM warm: ${e.message.split('\n')[0]}\n`);
+      });
+    }
     store.dispose();
     fs.rmSync(runDir, { recursive: true, force: true });
+    fs.rmSync(sessionDir, { recursive: true, force: true });
   }
 }

@@ -65,6 +65,11 @@ export interface FileStat {
 export interface Vm {
   readonly id: string;
   readonly accel: 'kvm' | 'tcg';
+  /**
+   * False once the VM can take no more commands. Turns false as soon as the channel is lost,
+   * which can be a moment before `exited` resolves (the process exit is reported later).
+   */
+  readonly alive?: boolean;
   exec(req: ExecRequest): ExecHandle;
   readFile(path: string): Promise<Buffer>;
   writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void>;
@@ -75,6 +80,11 @@ export interface Vm {
   checkpoint(name: string): Promise<void>;
   restore(name: string): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Moves the running VM's writable layer to another path. Lets a warm VM, booted before any
+   * session existed, keep its layer in the session's folder once a session takes it.
+   */
+  moveLayer?(overlayPath: string): Promise<void>;
   /** Resolves when the VM process has exited, for whatever reason. */
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   /** Tunnels opened by the guest's proxy forwarder: one Duplex per guest TCP connection. */

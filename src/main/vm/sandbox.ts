@@ -1,9 +1,19 @@
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { newId } from '../../shared/ids.js';
-import type { ExecHandle, ExecRequest, FileStat, ShareSpec, Vm, VmBackend } from './backend.js';
+import type {
+  ExecHandle,
+  ExecRequest,
+  FileStat,
+  ShareSpec,
+  Vm,
+  VmBackend,
+  VmSpec,
+} from './backend.js';
 import { Allowlist } from './egress/allowlist.js';
 import { EgressProxy, type EgressDecision, type EgressProxyOptions } from './egress/proxy.js';
+import type { WarmSource } from './warm-pool.js';
 
 export interface SandboxOptions {
   backend: VmBackend;
@@ -19,6 +29,9 @@ export interface SandboxOptions {
   accel?: 'auto' | 'kvm' | 'tcg';
   onEgress?: (d: EgressDecision) => void;
   askPerson?: EgressProxyOptions['askPerson'];
+  /** Where a booted VM for this spec may be waiting; tried before a cold boot of a new layer. */
+  pool?: WarmSource;
+  log?: (line: string) => void;
 }
 
 /**
@@ -46,6 +59,12 @@ export class Sandbox {
   /** The running VM, booting one if there is none (first use, or after the last one died). */
   async ready(): Promise<Vm> {
     if (this.disposed) throw new Error('This sandbox was stopped.');
+    if (this.vm && this.vm.alive === false) {
+      // Its channel is gone but its exit is not reported yet: do not hand out a dead VM.
+      const dead = this.vm;
+      this.vm = null;
+      await dead.stop().catch(() => undefined);
+    }
     if (this.vm) return this.vm;
     this.booting ??= this.boot().finally(() => (this.booting = null));
     return this.booting;
@@ -53,7 +72,7 @@ export class Sandbox {
 
   private async boot(): Promise<Vm> {
     await fs.mkdir(this.opts.sessionDir, { recursive: true });
-    const vm = await this.opts.backend.start({
+    const spec = {
       imageDir: this.opts.imageDir,
       overlayPath: path.join(this.opts.sessionDir, 'overlay.qcow2'),
       runDir: path.join(this.opts.runDir, newId('vm')),
@@ -61,7 +80,8 @@ export class Sandbox {
       cpus: this.opts.cpus,
       memoryMb: this.opts.memoryMb,
       accel: this.opts.accel ?? 'auto',
-    });
+    };
+    const vm = (await this.takeWarm(spec)) ?? (await this.opts.backend.start(spec));
     // SECURITY: the guest's only way out is this proxy, which applies the allowlist.
     vm.onTunnel((stream) => this.proxy.handleSocket(stream));
     void vm.exited.then(() => {
@@ -69,6 +89,28 @@ export class Sandbox {
     });
     this.vm = vm;
     return vm;
+  }
+
+  /**
+   * A warm VM from the pool with its fresh layer moved into this session's folder, or null.
+   * Only for a session without a layer yet: a resumed session or a restart after the VM died
+   * must boot on the layer it has.
+   */
+  private async takeWarm(spec: VmSpec): Promise<Vm | null> {
+    if (!this.opts.pool || existsSync(spec.overlayPath)) return null;
+    const { overlayPath, runDir: _runDir, ...warmSpec } = spec;
+    const vm = await this.opts.pool.take(warmSpec).catch(() => null);
+    if (!vm) return null;
+    try {
+      if (!vm.moveLayer) throw new Error('this backend cannot move a layer');
+      await vm.moveLayer(overlayPath);
+      this.opts.log?.(`sandbox ${this.id}: took warm VM ${vm.id}`);
+      return vm;
+    } catch (e) {
+      this.opts.log?.(`sandbox ${this.id}: warm VM not used (${(e as Error).message})`);
+      await vm.stop().catch(() => undefined);
+      return null;
+    }
   }
 
   async exec(req: ExecRequest): Promise<ExecHandle> {

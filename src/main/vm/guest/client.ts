@@ -276,6 +276,11 @@ export class GuestClient {
   private readonly helloWaiters = new Map<string, (outcome: Hello | Error) => void>();
   private nextId = 1;
   private gone: Error | null = null;
+
+  /** Whether the channel is lost (closed, broken or closed by us); operations then fail. */
+  get isGone(): boolean {
+    return this.gone !== null;
+  }
   private handshake: Promise<Hello> | null = null;
   private tunnelHandler: ((d: Duplex) => void) | null = null;
   private tunnelCount = 0;

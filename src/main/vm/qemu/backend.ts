@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import {
 import { GuestClient } from '../guest/client.js';
 import type { Hello } from '../guest/protocol.js';
 import { probeAccel, type AccelProbe } from './accel.js';
-import { buildQemuArgs } from './args.js';
+import { buildQemuArgs, qemuOptValue } from './args.js';
 import { QmpClient } from './qmp.js';
 
 const execFileP = promisify(execFile);
@@ -86,9 +86,18 @@ async function connectUnix(path: string): Promise<Socket> {
   });
 }
 
+/**
+ * The QEMU process behind an instance: our child, or (for a warm VM left by another `paddock`
+ * process) a process we only know by pid.
+ */
+interface QemuProc {
+  readonly pid: number | undefined;
+  kill(signal: NodeJS.Signals): void;
+}
+
 /** One QEMU process and its channels. A Vm has one at a time (restore boots a new one). */
 interface Instance {
-  child: ChildProcess;
+  proc: QemuProc;
   qmp: QmpClient;
   client: GuestClient;
   sock: Socket;
@@ -108,8 +117,18 @@ interface BootContext {
   onTunnel: (stream: Duplex) => void;
 }
 
-async function bootInstance(ctx: BootContext): Promise<Instance> {
-  const { spec } = ctx;
+/** Where a VM's sockets and console log are, and the QEMU argv that uses them. */
+interface QemuLayout {
+  runDir: string;
+  sockDir: string;
+  ownSockDir: boolean;
+  agentSocket: string;
+  qmpSocket: string;
+  consoleLog: string;
+  args: string[];
+}
+
+async function prepareLayout(spec: VmSpec, accel: 'kvm' | 'tcg'): Promise<QemuLayout> {
   // Absolute paths throughout: QEMU runs with runDir as its working directory.
   const runDir = resolvePath(spec.runDir);
   await mkdir(runDir, { recursive: true });
@@ -131,13 +150,19 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
     shares: spec.shares.map((s) => ({ ...s, hostPath: resolvePath(s.hostPath) })),
     cpus: spec.cpus,
     memoryMb: spec.memoryMb,
-    accel: ctx.accel,
+    accel,
     consoleLog,
     agentSocket,
     qmpSocket,
     hostTimeSec: Date.now() / 1000,
     tscKhz: hostTscKhz(),
   });
+  return { runDir, sockDir, ownSockDir, agentSocket, qmpSocket, consoleLog, args };
+}
+
+async function bootInstance(ctx: BootContext): Promise<Instance> {
+  const layout = await prepareLayout(ctx.spec, ctx.accel);
+  const { runDir, args } = layout;
 
   // SECURITY/robustness: setpriv --pdeathsig makes the kernel kill QEMU if this process dies,
   // so a crashed host never leaves a VM (with the person's folders mounted) running.
@@ -149,16 +174,48 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
     cwd: runDir,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  let spawnError: NodeJS.ErrnoException | null = null;
+  const st = { text: '' };
+  child
+    .stderr!.setEncoding('utf8')
+    .on('data', (d: string) => (st.text = (st.text + d).slice(-4000)));
+  const err: { spawn: NodeJS.ErrnoException | null } = { spawn: null };
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', (e) => {
-      spawnError = e;
+      err.spawn = e;
       resolve({ code: null, signal: null });
     });
   });
+  return connectInstance({
+    layout,
+    proc: { pid: child.pid, kill: (sig) => child.kill(sig) },
+    exited,
+    stderr: () => st.text,
+    spawnError: () => err.spawn,
+    qemuBinary: ctx.qemuBinary,
+    bootTimeoutMs: ctx.bootTimeoutMs,
+    onTunnel: ctx.onTunnel,
+    t0,
+  });
+}
+
+interface ConnectContext {
+  layout: QemuLayout;
+  proc: QemuProc;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  stderr: () => string;
+  spawnError: () => NodeJS.ErrnoException | null;
+  qemuBinary: string;
+  bootTimeoutMs: number;
+  onTunnel: (stream: Duplex) => void;
+  /** When QEMU was started (performance.now()), for bootToReadyMs. */
+  t0: number;
+}
+
+/** Connects to a started QEMU's agent and QMP sockets and waits for the agent's HELLO. */
+async function connectInstance(ctx: ConnectContext): Promise<Instance> {
+  const { exited, t0 } = ctx;
+  const { sockDir, ownSockDir, agentSocket, qmpSocket, consoleLog } = ctx.layout;
   let hasExited = false;
   void exited.then(() => (hasExited = true));
 
@@ -169,10 +226,11 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
   const closers: (() => void)[] = [];
   const failBoot = async (why: string): Promise<never> => {
     for (const close of closers) close();
-    if (!hasExited) child.kill('SIGKILL');
+    if (!hasExited) ctx.proc.kill('SIGKILL');
     await exited;
     if (ownSockDir) await rm(sockDir, { recursive: true, force: true });
-    const se = spawnError as NodeJS.ErrnoException | null;
+    const se = ctx.spawnError();
+    const stderr = ctx.stderr();
     if (se) {
       throw new VmBootError(
         se.code === 'ENOENT'
@@ -236,7 +294,7 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
     return failBoot((e as Error).message);
   }
   return {
-    child,
+    proc: ctx.proc,
     qmp,
     client,
     sock,
@@ -257,7 +315,7 @@ async function stopInstance(inst: Instance, graceMs: number): Promise<void> {
     // (a checkpoint syncs the guest first). system_powerdown would need ACPI handling in the guest.
     await inst.qmp.execute('quit', undefined, graceMs).catch(() => {});
     const timer = setTimeout(() => {
-      if (!done) inst.child.kill('SIGKILL');
+      if (!done) inst.proc.kill('SIGKILL');
     }, graceMs);
     await inst.exited;
     clearTimeout(timer);
@@ -298,7 +356,7 @@ class QemuVm implements Vm {
   readonly timings: VmTimings;
 
   constructor(
-    private readonly spec: VmSpec,
+    private spec: VmSpec,
     readonly accel: 'kvm' | 'tcg',
     private readonly backend: QemuBackend,
     inst: Instance,
@@ -312,7 +370,13 @@ class QemuVm implements Vm {
 
   /** The current QEMU process id (undefined between a restore's stop and boot, and after exit). */
   get pid(): number | undefined {
-    return this.inst?.child.pid;
+    return this.inst?.proc.pid;
+  }
+
+  /** False once the VM can take no more commands: stopping, exited, or its channel lost. */
+  get alive(): boolean {
+    const inst = this.inst;
+    return inst !== null && !this.stopping && !inst.client.isGone;
   }
 
   /** What the guest agent said in its last HELLO (uname, agent version). */
@@ -465,6 +529,23 @@ class QemuVm implements Vm {
     this.backend.log(`VM ${this.id} restored ${name} in ${this.timings.lastRestoreMs} ms`);
   }
 
+  /**
+   * Moves the running VM's writable layer (and its checkpoints) to `overlayPath`, so a warm VM
+   * handed to a session keeps its layer in the session's folder. QEMU holds the file open, so a
+   * rename does not disturb it; a move across filesystems fails (EXDEV) and nothing changes.
+   */
+  async moveLayer(overlayPath: string): Promise<void> {
+    const from = resolvePath(this.spec.overlayPath);
+    const to = resolvePath(overlayPath);
+    if (from === to) return;
+    if (!this.inst || this.stopping) throw new VmGoneError();
+    await mkdir(dirname(to), { recursive: true });
+    if (existsSync(to)) throw new Error(`A session layer already exists at ${to}`);
+    await rename(from, to);
+    await rename(checkpointsDir(from), checkpointsDir(to)).catch(() => {});
+    this.spec = { ...this.spec, overlayPath: to };
+  }
+
   /** QMP quit, SIGKILL after the grace period; sockets and runDir removed. Idempotent. */
   stop(): Promise<void> {
     if (!this.stopped) {
@@ -480,6 +561,64 @@ class QemuVm implements Vm {
     }
     return this.stopped;
   }
+}
+
+/** A VM left running by {@link QemuBackend.startDetached}: what another process needs to attach. */
+export interface DetachedVm {
+  pid: number;
+  accel: 'kvm' | 'tcg';
+  /** The spec it was booted with (paths absolute, accel resolved). */
+  spec: VmSpec;
+  agentSocket: string;
+  qmpSocket: string;
+  sockDir: string;
+  ownSockDir: boolean;
+  consoleLog: string;
+  /** Epoch ms. */
+  startedAt: number;
+}
+
+/** Whether a process runs and is not a zombie (an orphan's zombie may wait for its reaper). */
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    if (process.platform === 'linux') return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Whether `pid` is a QEMU listening on `agentSocket` (its command line names the socket).
+ * SECURITY: guards every signal sent to a pid read from a file, which may have been reused.
+ */
+export function isQemuWithSocket(pid: number, agentSocket: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 1 || !pidAlive(pid)) return false;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a) => a.includes(`path=${qemuOptValue(agentSocket)},`));
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves when a process that is not our child has exited (polled; it cannot be waited for). */
+function foreignExit(pid: number): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (!pidAlive(pid)) {
+        clearInterval(timer);
+        resolve({ code: null, signal: null });
+      }
+    }, 100);
+  });
 }
 
 /** Copies a qcow2 layer (reflink where the filesystem can, keeping holes). */
@@ -568,6 +707,116 @@ export class QemuBackend implements VmBackend {
       );
     });
     await rename(tmp, overlay);
+  }
+
+  /**
+   * Starts a VM that outlives this process (a warm VM for the next `paddock exec`): QEMU runs in
+   * its own session without the parent-death signal, its stderr goes to a file, and nobody is
+   * connected to its sockets until {@link attach}. Resolves once QEMU is listening; it is still
+   * booting then (attach waits for the agent).
+   */
+  async startDetached(spec: VmSpec): Promise<DetachedVm> {
+    const accel = spec.accel === 'auto' ? (await this.probe(spec.imageDir)).accel : spec.accel;
+    await this.ensureOverlay(spec);
+    const layout = await prepareLayout(spec, accel);
+    const stderrPath = join(layout.runDir, 'qemu.stderr');
+    const fd = openSync(stderrPath, 'w', 0o600);
+    let child: ChildProcess;
+    try {
+      // Deliberately no setpriv --pdeathsig here: this QEMU must survive us. What ends it
+      // instead: the claimer's stop, the claimer's watchdog, or the warm entry's expiry reaper.
+      child = spawn(this.qemuBinary, layout.args, {
+        cwd: layout.runDir,
+        detached: true,
+        stdio: ['ignore', 'ignore', fd],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } finally {
+      closeSync(fd);
+    }
+    child.unref();
+    const pid = child.pid!;
+    const deadline = Date.now() + 5000;
+    while (!existsSync(layout.agentSocket) || !existsSync(layout.qmpSocket)) {
+      if (!pidAlive(pid) || Date.now() > deadline) {
+        if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+        const said = await readFile(stderrPath, 'utf8').catch(() => '');
+        await rm(layout.runDir, { recursive: true, force: true });
+        if (layout.ownSockDir) await rm(layout.sockDir, { recursive: true, force: true });
+        throw new VmBootError(`The warm VM did not start. ${tailLines(said, 3)}`.trim(), '');
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return {
+      pid,
+      accel,
+      spec: {
+        ...spec,
+        accel,
+        overlayPath: resolvePath(spec.overlayPath),
+        runDir: layout.runDir,
+      },
+      agentSocket: layout.agentSocket,
+      qmpSocket: layout.qmpSocket,
+      sockDir: layout.sockDir,
+      ownSockDir: layout.ownSockDir,
+      consoleLog: layout.consoleLog,
+      startedAt: Date.now(),
+    };
+  }
+
+  /**
+   * Takes over a VM started by {@link startDetached} (possibly by another process): connects to
+   * its sockets and waits for the guest agent. QEMU's socket chardevs accept a new client
+   * whenever none is connected, and the guest agent reopens its port and answers a new HELLO.
+   * Stopping the returned Vm ends that QEMU as usual.
+   */
+  async attach(d: DetachedVm): Promise<QemuVm> {
+    // SECURITY: never signal a pid that is no longer this VM's QEMU (pids are reused).
+    if (!isQemuWithSocket(d.pid, d.agentSocket)) {
+      throw new VmGoneError('The warm VM is no longer running.');
+    }
+    const layout: QemuLayout = {
+      runDir: d.spec.runDir,
+      sockDir: d.sockDir,
+      ownSockDir: d.ownSockDir,
+      agentSocket: d.agentSocket,
+      qmpSocket: d.qmpSocket,
+      consoleLog: d.consoleLog,
+      args: [],
+    };
+    const box: { vm: QemuVm | null; early: Duplex[] } = { vm: null, early: [] };
+    const proc: QemuProc = {
+      pid: d.pid,
+      kill: (sig) => {
+        if (isQemuWithSocket(d.pid, d.agentSocket)) process.kill(d.pid, sig);
+      },
+    };
+    const inst = await connectInstance({
+      layout,
+      proc,
+      exited: foreignExit(d.pid),
+      stderr: () => {
+        try {
+          return readFileSync(join(d.spec.runDir, 'qemu.stderr'), 'utf8').slice(-4000);
+        } catch {
+          return '';
+        }
+      },
+      spawnError: () => null,
+      qemuBinary: this.qemuBinary,
+      bootTimeoutMs: this.bootTimeout(d.accel),
+      onTunnel: (s) => (box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s)),
+      t0: performance.now(),
+    });
+    const vm = new QemuVm(d.spec, d.accel, this, inst);
+    box.vm = vm;
+    for (const s of box.early) vm.dispatchTunnel(s);
+    this.log(`VM ${vm.id} attached to warm QEMU ${d.pid} in ${inst.bootToReadyMs} ms`);
+    return vm;
   }
 
   async start(spec: VmSpec): Promise<Vm> {
