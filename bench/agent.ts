@@ -25,6 +25,25 @@ export const agentSuite: BenchSuite = {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-agent-'));
     const store = Store.open(home);
     const client = createAnthropic({ apiKey: 'bench', baseURL: api.url });
+    /** A session with no VM behind it: the turns call create_artifact, which needs none. */
+    const sessionFor = (sessionId: string) =>
+      new AgentSession({
+        store,
+        client,
+        sessionId,
+        host: () => {
+          throw new Error('no VM in this benchmark');
+        },
+        settings: {
+          model: 'claude-opus-5-5',
+          maxTokens: 1024,
+          thinking: 'off',
+          contextBudgetTokens: 1_000_000,
+        },
+        approvalMode: 'auto',
+        approver: { approveTool: async () => 'allow', askNetwork: async () => 'deny' },
+        prompt: { shares: [], allowlist: [], timeZone: 'UTC' },
+      });
     const reply = (i: number) => ({
       reply: {
         content: [
@@ -65,23 +84,7 @@ export const agentSuite: BenchSuite = {
         model: 'claude-opus-5-5',
         approvalMode: 'auto',
       }).id;
-      const session = new AgentSession({
-        store,
-        client,
-        sessionId: id,
-        host: () => {
-          throw new Error('no VM in this benchmark');
-        },
-        settings: {
-          model: 'claude-opus-5-5',
-          maxTokens: 1024,
-          thinking: 'off',
-          contextBudgetTokens: 1_000_000,
-        },
-        approvalMode: 'auto',
-        approver: { approveTool: async () => 'allow', askNetwork: async () => 'deny' },
-        prompt: { shares: [], allowlist: [], timeZone: 'UTC' },
-      });
+      const session = sessionFor(id);
       const t0 = performance.now();
       await session.run('benchmark');
       const loopTotal = performance.now() - t0;
@@ -106,26 +109,7 @@ export const agentSuite: BenchSuite = {
       }
       global.gc?.();
       const before = process.memoryUsage().heapUsed;
-      const held = ids.map(
-        (sid) =>
-          new AgentSession({
-            store,
-            client,
-            sessionId: sid,
-            host: () => {
-              throw new Error('idle');
-            },
-            settings: {
-              model: 'm',
-              maxTokens: 1024,
-              thinking: 'off',
-              contextBudgetTokens: 1_000_000,
-            },
-            approvalMode: 'auto',
-            approver: { approveTool: async () => 'allow', askNetwork: async () => 'deny' },
-            prompt: { shares: [], allowlist: [], timeZone: 'UTC' },
-          }),
-      );
+      const held = ids.map(sessionFor);
       global.gc?.();
       const after = process.memoryUsage().heapUsed;
       figures.idle_session_heap_kib = round((after - before) / held.length / 1024, 1);
