@@ -1,4 +1,6 @@
 import { agentSuite } from './agent.js';
+import { automationsSuite } from './automations.js';
+import { uiSuite } from './ui.js';
 import { vmSuite } from './vm.js';
 
 /** One benchmark suite: returns named figures (numbers in the unit its name says). */
@@ -8,4 +10,4 @@ export interface BenchSuite {
 }
 
 /** Suites in the order they run; the agent, automations and UI issues add theirs. */
-export const suites: BenchSuite[] = [vmSuite, agentSuite];
+export const suites: BenchSuite[] = [vmSuite, agentSuite, automationsSuite, uiSuite];

@@ -1,10 +1,14 @@
-import { contextBridge, ipcRenderer } from 'electron';
+import { contextBridge, ipcRenderer, webUtils } from 'electron';
 import { buildApi, isEventName } from '../shared/api.js';
+import type { Grant } from '../shared/app-contract.js';
 import type { Result } from '../shared/result.js';
+
+/** Must equal DROP_FOLDER_CHANNEL in src/main/ipc/router.ts (the preload cannot import main). */
+const DROP_FOLDER_CHANNEL = 'paddock:drop-folder';
 
 /**
  * Exposes exactly the contract as `window.paddock` — one method per channel, one `on` per event —
- * and nothing else: no generic send, no Node, no paths.
+ * plus `dropFolder`, and nothing else: no generic send, no Node, no way to name a path.
  */
 const api = buildApi(
   (channel, req) => ipcRenderer.invoke(channel, req) as Promise<Result<unknown>>,
@@ -16,5 +20,18 @@ const api = buildApi(
     return () => ipcRenderer.off(event, wrapped);
   },
 );
+
+// SECURITY: the path is read here from a File the person dropped; the page only hands over the
+// File object, so it can never ask main to grant a path it made up.
+api.dropFolder = (file: File) => {
+  const path = webUtils.getPathForFile(file);
+  if (!path) {
+    return Promise.resolve<Result<Grant>>({
+      ok: false,
+      error: { code: 'BAD_DROP', message: 'Drop a folder from your file manager.' },
+    });
+  }
+  return ipcRenderer.invoke(DROP_FOLDER_CHANNEL, { path }) as Promise<Result<Grant>>;
+};
 
 contextBridge.exposeInMainWorld('paddock', api);

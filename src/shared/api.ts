@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Result } from './result.js';
+import { appEvents, appRequests, type Grant } from './app-contract.js';
 
 /**
  * The one API contract between the core and every UI transport (Electron IPC, WebSocket).
@@ -30,6 +31,8 @@ export const settingsSchema = z.object({
   vmCpus: z.number().int().min(1).max(64),
   networkAllowlist: z.array(z.string()),
   theme: z.enum(['system', 'light', 'dark']),
+  /** Set once the person finished the first-run screens (key, model, VM check). */
+  onboarded: z.boolean(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
@@ -55,10 +58,14 @@ export const requests = {
     req: settingsSchema.partial().strict(),
     res: settingsSchema,
   },
+  // The desktop app's channels (tasks, approvals, grants, key, image, logs): app-contract.ts.
+  ...appRequests,
 } as const;
 
 export const events = {
   'settings:changed': settingsSchema,
+  // The desktop app's events: app-contract.ts.
+  ...appEvents,
 } as const;
 
 export type Channel = keyof typeof requests;
@@ -83,6 +90,11 @@ export type PaddockApi = {
   [C in Channel]: (req: Req<C>) => Promise<Result<Res<C>>>;
 } & {
   on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+  /**
+   * Electron only: grants a folder dropped on the window. The preload turns the dropped File into
+   * its path (webUtils.getPathForFile) and main grants it, so the page never supplies a path.
+   */
+  dropFolder?: (file: File) => Promise<Result<Grant>>;
 };
 
 /** Builds a PaddockApi from one transport function, so preload and web client share the shape. */

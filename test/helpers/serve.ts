@@ -15,6 +15,9 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<Served> {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so stop() ends `paddock serve` too, not only npx (which does not
+    // pass SIGTERM on, leaving the server and its VMs running).
+    detached: true,
   });
   const lines: string[] = [];
   let stderr = '';
@@ -40,7 +43,11 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<Served> {
       new Promise((resolve) => {
         if (proc.exitCode !== null) return resolve();
         proc.on('exit', () => resolve());
-        proc.kill('SIGTERM');
+        try {
+          process.kill(-proc.pid!, 'SIGTERM');
+        } catch {
+          proc.kill('SIGTERM');
+        }
       }),
   };
 }

@@ -1,8 +1,21 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Settings } from '../../shared/api.js';
+import type { Grant } from '../../shared/app-contract.js';
+import { PaddockError } from '../../shared/result.js';
 import { Store } from '../store/store.js';
+import { resolveGrants } from '../vm/grants.js';
+import { QemuBackend } from '../vm/qemu/backend.js';
+import { WarmPool } from '../vm/warm-pool.js';
+import { ApiKeys, MemorySecretStore, type SecretStore } from './api-keys.js';
 import { runDoctor, type DoctorInputs } from './doctor.js';
 import type { Handlers } from './dispatch.js';
 import { EventBus } from './events.js';
+import { browseFolders } from './folders.js';
+import { ImageBuilds } from './image-builds.js';
+import { TaskManager } from './tasks.js';
 import { vmDoctorInputs } from './vm-doctor.js';
 
 export const APP_VERSION = '0.1.0';
@@ -12,7 +25,21 @@ export interface CoreOptions {
   host: 'electron' | 'web';
   env?: NodeJS.ProcessEnv;
   doctor?: Omit<DoctorInputs, 'dataDir' | 'env'>;
+  /** Where an API key entered in the UI is kept (Electron: safeStorage); default: in memory. */
+  secrets?: SecretStore;
+  /** The native folder picker (Electron); without it `grants:pick` says to type or browse. */
+  pickFolder?: () => Promise<string | null>;
+  /** Opens a folder in the system's file manager (Electron's shell.openPath). */
+  openPath?: (p: string) => Promise<void>;
+  /**
+   * Whether the page may grant a folder by typing its path (`grants:add`). The web host: yes,
+   * that is how folders are granted there. Electron: no, only drop or the native picker.
+   */
+  typedPaths?: boolean;
 }
+
+/** System power changes, for the scheduler: missed automation slots are judged on resume. */
+export type PowerEvents = { resume: []; suspend: [] };
 
 /**
  * The core services wired once and shared by every host; hosts only add a transport.
@@ -21,10 +48,34 @@ export interface CoreOptions {
 export class Core {
   readonly store: Store;
   readonly events = new EventBus();
+  /** Electron forwards powerMonitor here; the scheduler listens (`core.power.on('resume', …)`). */
+  readonly power = new EventEmitter<PowerEvents>();
+  readonly apiKeys: ApiKeys;
+  readonly tasks: TaskManager;
+  readonly images: ImageBuilds;
+  /** VMs booted ahead for the new-task page (one at a time: each holds its memory). */
+  readonly pool: WarmPool;
   readonly handlers: Handlers;
 
   constructor(private readonly opts: CoreOptions) {
+    const env = opts.env ?? process.env;
     this.store = Store.open(opts.dataDir);
+    this.apiKeys = new ApiKeys(opts.secrets ?? new MemorySecretStore(), env);
+    this.pool = new WarmPool({
+      backend: new QemuBackend(),
+      dir: path.join(opts.dataDir, 'warm'),
+      maxVms: 1,
+      refill: false,
+    });
+    this.tasks = new TaskManager({
+      store: this.store,
+      events: this.events,
+      dataDir: opts.dataDir,
+      apiKeys: this.apiKeys,
+      pool: this.pool,
+    });
+    this.images = new ImageBuilds(opts.dataDir, this.events);
+    const typedPaths = opts.typedPaths ?? opts.host === 'web';
     this.handlers = {
       'app:info': () => ({
         version: APP_VERSION,
@@ -32,23 +83,101 @@ export class Core {
         dataDir: opts.dataDir,
         host: opts.host,
       }),
-      'doctor:run': async () => ({
-        checks: await runDoctor({
-          dataDir: opts.dataDir,
-          env: opts.env ?? process.env,
-          ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir))),
-        }),
-      }),
+      'doctor:run': async () => {
+        const key = this.apiKeys.status();
+        return {
+          checks: await runDoctor({
+            dataDir: opts.dataDir,
+            env,
+            apiKey: {
+              configured: key.configured,
+              detail: key.configured
+                ? `${key.source === 'stored' ? 'Entered in Paddock' : 'ANTHROPIC_API_KEY'} (${key.masked})${key.baseURL ? `, base URL ${key.baseURL}` : ''}.`
+                : 'No API key is set.',
+            },
+            ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir))),
+          }),
+        };
+      },
       'settings:get': () => this.store.settings.get(),
       'settings:update': (patch) => {
         const next = this.store.settings.update(patch as Partial<Settings>);
         this.events.emit('settings:changed', next);
         return next;
       },
+      'tasks:create': (req) => this.tasks.create(req),
+      'tasks:list': (req) => ({ tasks: this.tasks.list(req.query) }),
+      'tasks:get': (req) => this.tasks.get(req.id),
+      'tasks:send': (req) => this.tasks.send(req.id, req.prompt),
+      'tasks:cancel': (req) => this.tasks.cancel(req.id),
+      'tasks:prewarm': async (req) => ({ warming: await this.tasks.prewarm(req.folders) }),
+      'approvals:answer': (req) => ({ answered: this.tasks.answer(req.id, req.answer) }),
+      'grants:add': (req) => {
+        if (!typedPaths) {
+          throw new PaddockError(
+            'USE_PICKER',
+            'In the app, drag the folder onto the window or use Choose folder… to grant it.',
+          );
+        }
+        return this.grantFolder(req.path, req.readOnly);
+      },
+      'grants:pick': async (req) => {
+        if (!opts.pickFolder) {
+          throw new PaddockError(
+            'NOT_AVAILABLE',
+            'There is no folder picker in the browser: type the folder’s path or browse to it.',
+          );
+        }
+        const picked = await opts.pickFolder();
+        return { grant: picked ? this.grantFolder(picked, req.readOnly) : null };
+      },
+      'grants:browse': (req) => {
+        if (!typedPaths) {
+          throw new PaddockError(
+            'USE_PICKER',
+            'In the app, use Choose folder… or drag a folder onto the window.',
+          );
+        }
+        return browseFolders(req.path, os.homedir(), opts.dataDir);
+      },
+      'settings:apiKey': () => this.apiKeys.status(),
+      'settings:setApiKey': (req) => this.apiKeys.set(req.key),
+      'models:list': async () => ({ models: await this.apiKeys.models() }),
+      'image:build': () => ({ started: this.images.start() }),
+      'app:openLogs': async () => {
+        const dir = path.join(opts.dataDir, 'logs');
+        fs.mkdirSync(dir, { recursive: true });
+        if (!opts.openPath) return { path: dir, opened: false };
+        await opts.openPath(dir);
+        return { path: dir, opened: true };
+      },
     };
   }
 
+  /**
+   * Grants a folder the person chose (typed in the web host, dropped or picked in Electron):
+   * resolved and judged by resolveGrants, then kept, or the same grant returned if it exists.
+   */
+  grantFolder(hostPath: string, readOnly: boolean): Grant {
+    const [share] = resolveGrants([{ path: hostPath, readOnly }], { dataDir: this.opts.dataDir });
+    if (!share) throw new PaddockError('BAD_GRANT', 'No folder was given.');
+    const existing = this.store.grants
+      .list()
+      .find((g) => g.hostPath === share.hostPath && g.readOnly === share.readOnly);
+    const g = existing ?? this.store.grants.add(share.hostPath, share.name, share.readOnly);
+    return { id: g.id, hostPath: g.hostPath, name: g.name, readOnly: g.readOnly };
+  }
+
+  /** Stops running tasks and their VMs, then closes everything. */
+  async close(): Promise<void> {
+    await this.tasks.dispose();
+    await this.pool.dispose();
+    this.dispose();
+  }
+
   dispose(): void {
+    this.images.dispose();
+    this.power.removeAllListeners();
     this.events.dispose();
     this.store.dispose();
   }

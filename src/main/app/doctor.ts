@@ -14,6 +14,8 @@ export interface DoctorInputs {
   probeAccel?: () => Promise<{ accel: 'kvm' | 'tcg' | 'unknown'; detail: string; fix?: string }>;
   /** Reports the guest image, if one is built. */
   image?: () => { status: DoctorCheck['status']; detail: string; fix?: string };
+  /** The API key as the app resolved it (stored, then environment); without it, env only. */
+  apiKey?: { configured: boolean; detail: string };
 }
 
 /**
@@ -76,14 +78,16 @@ export async function runDoctor(inputs: DoctorInputs): Promise<DoctorCheck[]> {
     checks.push({ id: 'image', label: 'Guest image', ...inputs.image() });
   }
 
-  const hasKey = Boolean(inputs.env.ANTHROPIC_API_KEY);
+  const hasKey = inputs.apiKey?.configured ?? Boolean(inputs.env.ANTHROPIC_API_KEY);
   checks.push({
     id: 'api-key',
     label: 'API key',
     status: hasKey ? 'ok' : 'warn',
-    detail: hasKey
-      ? `ANTHROPIC_API_KEY is set${inputs.env.ANTHROPIC_BASE_URL ? ` (base URL ${inputs.env.ANTHROPIC_BASE_URL})` : ''}.`
-      : 'No API key is set.',
+    detail:
+      inputs.apiKey?.detail ??
+      (hasKey
+        ? `ANTHROPIC_API_KEY is set${inputs.env.ANTHROPIC_BASE_URL ? ` (base URL ${inputs.env.ANTHROPIC_BASE_URL})` : ''}.`
+        : 'No API key is set.'),
     ...(hasKey
       ? {}
       : { fix: 'export ANTHROPIC_API_KEY=... (or enter it in the app on first run)' }),

@@ -42,10 +42,11 @@ export function registerServe(program: Command): void {
       }
       process.stdout.write(`Paddock is serving at ${host.url}\n`);
       const stop = () => {
-        void host.close().then(() => {
-          core.dispose();
-          process.exit(0);
-        });
+        // Running tasks are stopped (their VMs too) before the process ends.
+        void host
+          .close()
+          .then(() => core.close())
+          .finally(() => process.exit(0));
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

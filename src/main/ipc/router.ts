@@ -1,6 +1,7 @@
 import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent } from 'electron';
+import { z } from 'zod';
 import { channels } from '../../shared/api.js';
-import { err } from '../../shared/result.js';
+import { err, ok, PaddockError } from '../../shared/result.js';
 import type { Core } from '../app/core.js';
 import { dispatch } from '../app/dispatch.js';
 
@@ -34,4 +35,34 @@ export function forwardEvents(core: Core, windows: () => BrowserWindow[]): () =>
       if (!w.isDestroyed()) w.webContents.send(event, payload);
     }
   });
+}
+
+/** The one IPC channel outside the contract: the preload's dropFolder, carrying a resolved path. */
+export const DROP_FOLDER_CHANNEL = 'paddock:drop-folder';
+
+const dropRequest = z.object({ path: z.string().min(1).max(4096) }).strict();
+
+/**
+ * Grants a folder dropped on the window. The path comes from the preload's
+ * webUtils.getPathForFile on a File the person dropped, never from text the page typed.
+ */
+export function registerDropFolder(
+  core: Core,
+  isTrustedSender: (event: IpcMainInvokeEvent) => boolean,
+): () => void {
+  ipcMain.handle(DROP_FOLDER_CHANNEL, (event, raw: unknown) => {
+    // SECURITY: only our own top-level page may grant a folder this way.
+    if (!isTrustedSender(event)) {
+      return err('FORBIDDEN', 'This request did not come from the Paddock window.');
+    }
+    const parsed = dropRequest.safeParse(raw);
+    if (!parsed.success) return err('BAD_REQUEST', 'Drop a folder from your file manager.');
+    try {
+      return ok(core.grantFolder(parsed.data.path, false));
+    } catch (e) {
+      if (e instanceof PaddockError) return err(e.code, e.message);
+      return err('INTERNAL', 'Paddock could not grant that folder; see the logs folder.');
+    }
+  });
+  return () => ipcMain.removeHandler(DROP_FOLDER_CHANNEL);
 }

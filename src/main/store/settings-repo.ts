@@ -13,6 +13,7 @@ export const DEFAULT_SETTINGS: Settings = {
   vmCpus: 2,
   networkAllowlist: [],
   theme: 'system',
+  onboarded: false,
 };
 
 /** Settings as one JSON value per key, validated against the contract on the way out. */

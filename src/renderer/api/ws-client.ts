@@ -1,4 +1,4 @@
-import { buildApi, type Channel, type EventName, type PaddockApi } from '../../shared/api.js';
+import type { Channel, EventName, PaddockApi } from '../../shared/api.js';
 import type { Result } from '../../shared/result.js';
 
 /**
@@ -58,5 +58,29 @@ export function connectWebSocketApi(url: string): PaddockApi {
     return () => set.delete(listener);
   };
 
-  return buildApi(invoke, subscribe);
+  return proxyApi(invoke, subscribe);
+}
+
+/**
+ * The PaddockApi shape without the contract's schemas: every `domain:verb` property is a call of
+ * that channel. Keeps zod out of the page's bundle (the server parses every request anyway), and
+ * has no `dropFolder`, which only Electron's preload can offer.
+ */
+function proxyApi(
+  invoke: (channel: Channel, req: unknown) => Promise<Result<unknown>>,
+  subscribe: (event: EventName, listener: (p: unknown) => void) => () => void,
+): PaddockApi {
+  const methods = new Map<string, (req?: unknown) => Promise<Result<unknown>>>();
+  return new Proxy({} as PaddockApi, {
+    get(_target, name) {
+      if (name === 'on') return subscribe;
+      if (typeof name !== 'string' || !/^[a-z]+:[a-zA-Z]+$/.test(name)) return undefined;
+      let m = methods.get(name);
+      if (!m) {
+        m = (req?: unknown) => invoke(name as Channel, req ?? {});
+        methods.set(name, m);
+      }
+      return m;
+    },
+  });
 }

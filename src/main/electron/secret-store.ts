@@ -1,0 +1,47 @@
+import { safeStorage } from 'electron';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PaddockError } from '../../shared/result.js';
+import type { SecretStore } from '../app/api-keys.js';
+
+/**
+ * The app's API key, encrypted with Electron safeStorage (the OS keychain, DPAPI or libsecret)
+ * into a file in the data folder. SECURITY: the plain key is never written to disk; where the OS
+ * offers no encryption the key is refused rather than stored in the clear.
+ */
+export class SafeStorageSecretStore implements SecretStore {
+  readonly persistent = true;
+  private cached: string | null | undefined;
+
+  constructor(private readonly file: string) {}
+
+  get(): string | null {
+    if (this.cached !== undefined) return this.cached;
+    try {
+      const data = fs.readFileSync(this.file);
+      this.cached = safeStorage.isEncryptionAvailable() ? safeStorage.decryptString(data) : null;
+    } catch {
+      this.cached = null;
+    }
+    return this.cached;
+  }
+
+  set(secret: string): void {
+    if (!safeStorage.isEncryptionAvailable()) {
+      throw new PaddockError(
+        'NO_KEYCHAIN',
+        'This system offers no keychain to keep the key safely: set ANTHROPIC_API_KEY in the environment instead.',
+      );
+    }
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, safeStorage.encryptString(secret), { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+    this.cached = secret;
+  }
+
+  clear(): void {
+    fs.rmSync(this.file, { force: true });
+    this.cached = null;
+  }
+}

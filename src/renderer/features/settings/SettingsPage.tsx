@@ -1,0 +1,271 @@
+import { useEffect, useState } from 'react';
+import type { Res, Settings } from '../../../shared/api.js';
+import type { ApiKeyStatus } from '../../../shared/app-contract.js';
+import { call } from '../../api/hooks.js';
+import { ApiKeyForm } from '../first-run/FirstRun.js';
+
+/**
+ * Settings: the API key (masked; never shown in full), model, default approval mode, network
+ * allowlist, VM memory and CPUs, theme, the data folder and the logs folder.
+ */
+export function SettingsPage(props: {
+  info: Res<'app:info'>;
+  settings: Settings;
+  onChange: (s: Settings) => void;
+}) {
+  const { info, settings, onChange } = props;
+  const [key, setKey] = useState<ApiKeyStatus | null>(null);
+  const [changingKey, setChangingKey] = useState(false);
+  const [models, setModels] = useState<string[]>([]);
+  const [newHost, setNewHost] = useState('');
+  const [memory, setMemory] = useState(String(settings.vmMemoryMb));
+  const [cpus, setCpus] = useState(String(settings.vmCpus));
+  const [logs, setLogs] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+
+  useEffect(() => {
+    call('settings:apiKey', {}).then(setKey, (e: Error) => setError(e.message));
+    call('models:list', {}).then(
+      (r) => setModels(r.models),
+      () => undefined, // without a working key the current model is still shown
+    );
+  }, []);
+
+  const update = (patch: Partial<Settings>, what: string) => {
+    setError(null);
+    call('settings:update', patch).then(
+      (s) => {
+        onChange(s);
+        setSaved(what);
+      },
+      (e: Error) => setError(e.message),
+    );
+  };
+
+  const addHost = () => {
+    const h = newHost.trim();
+    if (!h) return;
+    if (!settings.networkAllowlist.includes(h))
+      update({ networkAllowlist: [...settings.networkAllowlist, h] }, 'Allowlist saved.');
+    setNewHost('');
+  };
+
+  const modelChoices = models.includes(settings.model) ? models : [settings.model, ...models];
+
+  return (
+    <section className="page settings" aria-labelledby="settings-title" data-testid="settings">
+      <header className="page-header">
+        <h2 id="settings-title">Settings</h2>
+      </header>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <p className="muted small saved" role="status" aria-live="polite">
+        {saved ?? ' '}
+      </p>
+
+      <div className="card stack">
+        <h3>Anthropic API key</h3>
+        <div className="row wrap">
+          <code data-testid="masked-key">{key?.masked ?? 'not set'}</code>
+          <span className="muted small">
+            {key?.source === 'env'
+              ? 'from ANTHROPIC_API_KEY'
+              : key?.source === 'stored'
+                ? key.persistent
+                  ? 'kept encrypted by your system keychain'
+                  : 'kept in memory until the server stops'
+                : ''}
+            {key?.baseURL ? ` · ${key.baseURL}` : ''}
+          </span>
+          <button
+            type="button"
+            onClick={() => setChangingKey((c) => !c)}
+            aria-expanded={changingKey}
+          >
+            {changingKey ? 'Cancel' : 'Change key'}
+          </button>
+        </div>
+        {changingKey && (
+          <ApiKeyForm
+            status={key}
+            onSaved={(s, list) => {
+              setKey(s);
+              setModels(list);
+              setChangingKey(false);
+              setSaved('Key checked and saved.');
+            }}
+          />
+        )}
+      </div>
+
+      <div className="card stack">
+        <h3>Agent</h3>
+        <label className="field">
+          <span>Model</span>
+          <select
+            value={settings.model}
+            onChange={(e) => update({ model: e.target.value }, 'Model saved.')}
+          >
+            {modelChoices.map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </label>
+        <fieldset className="plain-fieldset">
+          <legend>Approvals for new tasks</legend>
+          <label className="inline">
+            <input
+              type="radio"
+              name="approval"
+              checked={settings.approvalMode === 'auto'}
+              onChange={() => update({ approvalMode: 'auto' }, 'Saved.')}
+            />{' '}
+            Run tools without asking (the VM contains them)
+          </label>
+          <label className="inline">
+            <input
+              type="radio"
+              name="approval"
+              checked={settings.approvalMode === 'ask'}
+              onChange={() => update({ approvalMode: 'ask' }, 'Saved.')}
+            />{' '}
+            Ask before each tool
+          </label>
+        </fieldset>
+      </div>
+
+      <div className="card stack">
+        <h3>Network allowlist</h3>
+        <p className="muted small">
+          Hosts every task may reach without asking. <code>example.com</code> allows ports 80 and
+          443; <code>*.example.com</code> its subdomains; <code>host:8080</code> one port.
+        </p>
+        {settings.networkAllowlist.length === 0 ? (
+          <p className="muted small" data-testid="allowlist-empty">
+            Empty: the agent asks before reaching any host.
+          </p>
+        ) : (
+          <ul className="plain allowlist" data-testid="allowlist">
+            {settings.networkAllowlist.map((h) => (
+              <li key={h} className="row">
+                <code className="grow">{h}</code>
+                <button
+                  type="button"
+                  className="quiet"
+                  aria-label={`Remove ${h}`}
+                  onClick={() =>
+                    update(
+                      { networkAllowlist: settings.networkAllowlist.filter((x) => x !== h) },
+                      'Allowlist saved.',
+                    )
+                  }
+                >
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+        <div className="row">
+          <input
+            type="text"
+            className="grow"
+            placeholder="pypi.org"
+            aria-label="Host to allow"
+            value={newHost}
+            onChange={(e) => setNewHost(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') addHost();
+            }}
+          />
+          <button type="button" onClick={addHost} disabled={!newHost.trim()}>
+            Add host
+          </button>
+        </div>
+      </div>
+
+      <div className="card stack">
+        <h3>Virtual machine</h3>
+        <div className="row wrap">
+          <label className="field">
+            <span>Memory (MB)</span>
+            <input
+              type="number"
+              min={128}
+              max={65536}
+              step={128}
+              value={memory}
+              onChange={(e) => setMemory(e.target.value)}
+              onBlur={() => {
+                const n = Number(memory);
+                if (Number.isInteger(n) && n !== settings.vmMemoryMb)
+                  update({ vmMemoryMb: n }, 'Memory saved; it applies to new tasks.');
+              }}
+            />
+          </label>
+          <label className="field">
+            <span>CPUs</span>
+            <input
+              type="number"
+              min={1}
+              max={64}
+              value={cpus}
+              onChange={(e) => setCpus(e.target.value)}
+              onBlur={() => {
+                const n = Number(cpus);
+                if (Number.isInteger(n) && n !== settings.vmCpus)
+                  update({ vmCpus: n }, 'CPUs saved; they apply to new tasks.');
+              }}
+            />
+          </label>
+        </div>
+      </div>
+
+      <div className="card stack">
+        <h3>Appearance</h3>
+        <label className="field">
+          <span>Theme</span>
+          <select
+            value={settings.theme}
+            onChange={(e) => update({ theme: e.target.value as Settings['theme'] }, 'Saved.')}
+          >
+            <option value="system">Follow the system</option>
+            <option value="light">Light</option>
+            <option value="dark">Dark</option>
+          </select>
+        </label>
+      </div>
+
+      <div className="card stack">
+        <h3>Data</h3>
+        <p>
+          Data folder: <code data-testid="data-dir">{info.dataDir}</code>
+        </p>
+        <div className="row wrap">
+          <button
+            type="button"
+            onClick={() =>
+              call('app:openLogs', {}).then(
+                (r) => setLogs(r.opened ? null : r.path),
+                (e: Error) => setError(e.message),
+              )
+            }
+          >
+            Open logs folder
+          </button>
+          {logs && (
+            <span className="small" data-testid="logs-path">
+              The logs are in <code>{logs}</code> on the machine running Paddock.
+            </span>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}

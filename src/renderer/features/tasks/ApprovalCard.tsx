@@ -1,0 +1,62 @@
+import { useState } from 'react';
+import type { Approval, ApprovalAnswer } from '../../../shared/app-contract.js';
+import { call } from '../../api/hooks.js';
+
+/**
+ * A question the agent is waiting on, inline in the conversation: run this tool? reach this host?
+ * Network questions can be answered once, for this task, always (added to the allowlist in
+ * settings), or no; tool questions once, for this task, or no.
+ */
+export function ApprovalCard(props: { approval: Approval }) {
+  const a = props.approval;
+  const [error, setError] = useState<string | null>(null);
+  const [sent, setSent] = useState(false);
+  const answer = (x: ApprovalAnswer) => {
+    setSent(true);
+    call('approvals:answer', { id: a.id, answer: x }).then(
+      () => undefined,
+      (e: Error) => {
+        setSent(false);
+        setError(e.message);
+      },
+    );
+  };
+  const host = a.subject.replace(/:(80|443)$/, '');
+  return (
+    <article
+      className="approval-card"
+      data-testid="approval-card"
+      aria-label={a.kind === 'network' ? `Allow ${a.subject}?` : `Allow ${a.subject}?`}
+    >
+      <h3>
+        {a.kind === 'network' ? (
+          <>
+            The agent wants to reach <code>{a.subject}</code>
+          </>
+        ) : (
+          <>
+            The agent wants to run <code>{a.subject}</code>
+          </>
+        )}
+      </h3>
+      <p className="muted small approval-detail">{a.detail}</p>
+      <div className="row wrap">
+        <button type="button" className="primary" disabled={sent} onClick={() => answer('once')}>
+          Allow once
+        </button>
+        <button type="button" disabled={sent} onClick={() => answer('session')}>
+          {a.kind === 'network' ? 'Allow for this task' : `Allow ${a.subject} for this task`}
+        </button>
+        {a.kind === 'network' && (
+          <button type="button" disabled={sent} onClick={() => answer('always')}>
+            Always allow {host}
+          </button>
+        )}
+        <button type="button" className="danger" disabled={sent} onClick={() => answer('deny')}>
+          Deny
+        </button>
+      </div>
+      {error && <p className="error small">{error}</p>}
+    </article>
+  );
+}

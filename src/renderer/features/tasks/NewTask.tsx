@@ -1,0 +1,274 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import type { Settings } from '../../../shared/api.js';
+import type { Grant } from '../../../shared/app-contract.js';
+import { call } from '../../api/hooks.js';
+import { getApi } from '../../api/paddock.js';
+import { FolderBrowser } from '../folders/FolderBrowser.js';
+
+interface Chosen {
+  grant: Grant;
+  readOnly: boolean;
+}
+
+/**
+ * A new task: the folders it may use (dropped or picked in the app; typed or browsed in the web
+ * host), read-only or not, what to do, how to approve, and the hosts it may reach.
+ */
+export function NewTask(props: {
+  host: 'electron' | 'web';
+  settings: Settings;
+  initialGrant: Grant | null;
+  onGrantUsed: () => void;
+  onCreated: (id: string) => void;
+}) {
+  const { host, settings, initialGrant, onGrantUsed, onCreated } = props;
+  const [folders, setFolders] = useState<Chosen[]>([]);
+  const [typed, setTyped] = useState('');
+  const [browsing, setBrowsing] = useState(false);
+  const [prompt, setPrompt] = useState('');
+  const [mode, setMode] = useState<'auto' | 'ask'>(settings.approvalMode);
+  const [extraHosts, setExtraHosts] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const promptRef = useRef<HTMLTextAreaElement>(null);
+  const canDrop = Boolean(getApi().dropFolder);
+
+  const addGrant = (g: Grant) =>
+    setFolders((f) =>
+      f.some((x) => x.grant.id === g.id) ? f : [...f, { grant: g, readOnly: g.readOnly }],
+    );
+
+  // A folder dropped (or opened from the menu) while this page is shown joins the list.
+  const [seenGrant, setSeenGrant] = useState<Grant | null>(null);
+  if (initialGrant && initialGrant !== seenGrant) {
+    setSeenGrant(initialGrant);
+    addGrant(initialGrant);
+  }
+  useEffect(() => {
+    if (!initialGrant) return;
+    onGrantUsed();
+    promptRef.current?.focus();
+  }, [initialGrant, onGrantUsed]);
+
+  // Boot a VM for these folders while the prompt is typed, so the task starts without waiting.
+  const warmKey = prompt.trim()
+    ? folders.map((f) => `${f.grant.id}:${f.readOnly ? 'ro' : 'rw'}`).join(',')
+    : null;
+  useEffect(() => {
+    if (warmKey === null) return;
+    const t = setTimeout(() => {
+      const list = warmKey
+        ? warmKey.split(',').map((x) => {
+            const [id, mode] = x.split(':');
+            return { id: id!, readOnly: mode === 'ro' };
+          })
+        : [];
+      call('tasks:prewarm', { folders: list }).catch(() => undefined);
+    }, 400);
+    return () => clearTimeout(t);
+  }, [warmKey]);
+
+  const addTyped = async (path: string) => {
+    setError(null);
+    try {
+      addGrant(await call('grants:add', { path, readOnly: false }));
+      setTyped('');
+      setBrowsing(false);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  const pick = async () => {
+    setError(null);
+    try {
+      const r = await call('grants:pick', { readOnly: false });
+      if (r.grant) addGrant(r.grant);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  const submit = async (e?: FormEvent) => {
+    e?.preventDefault();
+    if (!prompt.trim() || busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const hosts = extraHosts
+        .split(/[\s,]+/)
+        .map((h) => h.trim())
+        .filter(Boolean);
+      const task = await call('tasks:create', {
+        prompt,
+        folders: folders.map((f) => ({ id: f.grant.id, readOnly: f.readOnly })),
+        approvalMode: mode,
+        ...(hosts.length ? { allowlist: hosts } : {}),
+      });
+      onCreated(task.id);
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="page new-task" aria-labelledby="new-title">
+      <header className="page-header">
+        <h2 id="new-title">New task</h2>
+        <p className="muted">
+          Give the agent folders and say what you want done. Every command runs in a Linux VM that
+          sees only these folders and reaches only the hosts you allow.
+        </p>
+      </header>
+      <form onSubmit={submit} className="stack">
+        <fieldset className="card">
+          <legend>Folders</legend>
+          {folders.length === 0 && (
+            <p className="muted small" data-testid="no-folders">
+              {canDrop
+                ? 'Drop a folder anywhere on this window, or choose one.'
+                : 'Type the path of a folder on this machine, or browse to it.'}{' '}
+              Without a folder the agent works in an empty VM.
+            </p>
+          )}
+          <ul className="folder-list" data-testid="chosen-folders">
+            {folders.map((f, i) => (
+              <li key={f.grant.id} className="folder-row">
+                <span className="folder-name">
+                  /mnt/{f.grant.name}
+                  {i === 0 && <span className="muted small"> · working folder</span>}
+                </span>
+                <code className="folder-path" title={f.grant.hostPath}>
+                  {f.grant.hostPath}
+                </code>
+                <label className="inline">
+                  <input
+                    type="checkbox"
+                    checked={f.readOnly}
+                    onChange={(e) =>
+                      setFolders((all) =>
+                        all.map((x) =>
+                          x.grant.id === f.grant.id ? { ...x, readOnly: e.target.checked } : x,
+                        ),
+                      )
+                    }
+                  />{' '}
+                  read-only
+                </label>
+                <button
+                  type="button"
+                  className="quiet"
+                  aria-label={`Remove ${f.grant.name}`}
+                  onClick={() => setFolders((all) => all.filter((x) => x.grant.id !== f.grant.id))}
+                >
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ul>
+          {host === 'electron' ? (
+            <button type="button" onClick={() => void pick()}>
+              Choose folder…
+            </button>
+          ) : (
+            <div className="row">
+              <input
+                type="text"
+                className="grow"
+                placeholder="/home/you/Documents/project"
+                aria-label="Folder path on this machine"
+                value={typed}
+                onChange={(e) => setTyped(e.target.value)}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') {
+                    e.preventDefault();
+                    if (typed.trim()) void addTyped(typed.trim());
+                  }
+                }}
+              />
+              <button
+                type="button"
+                disabled={!typed.trim()}
+                onClick={() => void addTyped(typed.trim())}
+              >
+                Add folder
+              </button>
+              <button type="button" onClick={() => setBrowsing((b) => !b)} aria-expanded={browsing}>
+                Browse…
+              </button>
+            </div>
+          )}
+          {browsing && (
+            <FolderBrowser onChoose={(p) => void addTyped(p)} onClose={() => setBrowsing(false)} />
+          )}
+        </fieldset>
+
+        <label className="field">
+          <span>What should the agent do?</span>
+          <textarea
+            ref={promptRef}
+            rows={5}
+            value={prompt}
+            placeholder="Sort these invoices into folders by month and write a summary.md"
+            onChange={(e) => setPrompt(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void submit();
+            }}
+          />
+        </label>
+
+        <div className="row wrap fieldsets">
+          <fieldset className="card grow">
+            <legend>Approvals</legend>
+            <label className="inline">
+              <input
+                type="radio"
+                name="mode"
+                checked={mode === 'auto'}
+                onChange={() => setMode('auto')}
+              />{' '}
+              Run tools without asking
+            </label>
+            <label className="inline">
+              <input
+                type="radio"
+                name="mode"
+                checked={mode === 'ask'}
+                onChange={() => setMode('ask')}
+              />{' '}
+              Ask before each tool
+            </label>
+          </fieldset>
+          <fieldset className="card grow">
+            <legend>Network</legend>
+            <p className="muted small">
+              {settings.networkAllowlist.length
+                ? `Allowed always: ${settings.networkAllowlist.join(', ')}.`
+                : 'No host is allowed by default; the agent asks you first.'}
+            </p>
+            <input
+              type="text"
+              placeholder="Also allow, e.g. pypi.org, *.github.com"
+              aria-label="Extra hosts to allow for this task"
+              value={extraHosts}
+              onChange={(e) => setExtraHosts(e.target.value)}
+            />
+          </fieldset>
+        </div>
+
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="row">
+          <button type="submit" className="primary" disabled={!prompt.trim() || busy}>
+            {busy ? 'Starting…' : 'Start task'}
+          </button>
+          <span className="muted small">Ctrl+Enter</span>
+        </div>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,248 @@
+import { z } from 'zod';
+import type { AgentEvent } from './agent-events.js';
+
+/**
+ * The desktop app's part of the API contract (tasks, approvals, folder grants, the API key, the
+ * guest image, logs). Kept in its own file and spread into `requests`/`events` in api.ts, so the
+ * other areas' additions there never collide with these.
+ */
+
+const empty = z.object({}).strict();
+
+/** A folder the person granted, by id; the host path is shown, never typed back by the page. */
+export const grantSchema = z.object({
+  id: z.string(),
+  hostPath: z.string(),
+  name: z.string(),
+  readOnly: z.boolean(),
+});
+export type Grant = z.infer<typeof grantSchema>;
+
+/** A folder as a task sees it: where it is on the host, its /mnt name, read-only or not. */
+export const taskFolderSchema = z.object({
+  hostPath: z.string(),
+  name: z.string(),
+  readOnly: z.boolean(),
+});
+export type TaskFolder = z.infer<typeof taskFolderSchema>;
+
+/** One task in the sidebar and at the top of its view. */
+export const taskSummarySchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  /** idle, running, done, cancelled, error, refusal, … as the agent session stored it. */
+  status: z.string(),
+  model: z.string(),
+  approvalMode: z.enum(['auto', 'ask']),
+  folders: z.array(taskFolderSchema),
+  /** The allowlist in force: the task's own plus hosts the person allowed while it ran. */
+  allowlist: z.array(z.string()),
+  inputTokens: z.number(),
+  outputTokens: z.number(),
+  costUsd: z.number(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  /** Questions waiting for the person's answer. */
+  pendingApprovals: z.number().int(),
+});
+export type TaskSummary = z.infer<typeof taskSummarySchema>;
+
+/** A question the running agent is waiting on: a tool call in ask mode, or a host to reach. */
+export const approvalSchema = z.object({
+  id: z.string(),
+  taskId: z.string(),
+  kind: z.enum(['tool', 'network']),
+  /** The tool's name, or `host:port`. */
+  subject: z.string(),
+  /** What the tool would do (its command or path), or why the host is not allowed. */
+  detail: z.string(),
+  createdAt: z.number(),
+});
+export type Approval = z.infer<typeof approvalSchema>;
+
+/** How the person can answer: `allow`/`deny` for tools; `once`/`session`/`always`/`deny` too. */
+export const approvalAnswerSchema = z.enum(['once', 'session', 'always', 'deny']);
+export type ApprovalAnswer = z.infer<typeof approvalAnswerSchema>;
+
+/** One decision of the egress proxy for a task, shown so the person sees what was reached. */
+export const networkDecisionSchema = z.object({
+  at: z.number(),
+  host: z.string(),
+  port: z.number(),
+  allowed: z.boolean(),
+  reason: z.string(),
+});
+
+const approvalEventKind = z.enum(['tool', 'network']);
+
+/** The zod form of AgentEvent (agent-events.ts), so live events travel inside the contract. */
+export const agentEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('session'), sessionId: z.string(), model: z.string() }),
+  z.object({ type: z.literal('user'), text: z.string() }),
+  z.object({ type: z.literal('text-delta'), text: z.string() }),
+  z.object({ type: z.literal('thinking-delta'), text: z.string() }),
+  z.object({
+    type: z.literal('assistant'),
+    text: z.string(),
+    stopReason: z.string().nullable(),
+    inputTokens: z.number(),
+    outputTokens: z.number(),
+  }),
+  z.object({ type: z.literal('tool-start'), id: z.string(), name: z.string(), input: z.unknown() }),
+  z.object({
+    type: z.literal('tool-output'),
+    id: z.string(),
+    stream: z.enum(['stdout', 'stderr']),
+    text: z.string(),
+  }),
+  z.object({
+    type: z.literal('tool-result'),
+    id: z.string(),
+    name: z.string(),
+    content: z.string(),
+    isError: z.boolean(),
+    exitCode: z.number().optional(),
+    durationMs: z.number(),
+  }),
+  z.object({
+    type: z.literal('approval'),
+    kind: approvalEventKind,
+    subject: z.string(),
+    answer: z.string(),
+    reason: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal('retry'),
+    attempt: z.number(),
+    delayMs: z.number(),
+    reason: z.string(),
+  }),
+  z.object({ type: z.literal('notice'), message: z.string() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  z.object({ type: z.literal('done'), stopReason: z.string(), costUsd: z.number() }),
+]) as unknown as z.ZodType<AgentEvent>;
+
+/** Where the API key comes from; the key itself never leaves the main process. */
+export const apiKeyStatusSchema = z.object({
+  configured: z.boolean(),
+  source: z.enum(['stored', 'env', 'none']),
+  /** e.g. `sk-ant-…abcd`; null when there is no key. */
+  masked: z.string().nullable(),
+  /** Set when ANTHROPIC_BASE_URL points somewhere else than Anthropic. */
+  baseURL: z.string().nullable(),
+  /** Whether a key entered here outlives the process (Electron safeStorage) or not (web host). */
+  persistent: z.boolean(),
+});
+export type ApiKeyStatus = z.infer<typeof apiKeyStatusSchema>;
+
+/** Progress of `image:build`, streamed as `image:progress`. */
+export const imageProgressSchema = z.object({
+  state: z.enum(['running', 'done', 'failed']),
+  step: z.string(),
+  fraction: z.number().min(0).max(1),
+  message: z.string().optional(),
+});
+export type ImageProgress = z.infer<typeof imageProgressSchema>;
+
+const folderRequest = z.object({ id: z.string().min(1), readOnly: z.boolean() }).strict();
+
+/** Request/response schemas of the app's channels (spread into `requests` in api.ts). */
+export const appRequests = {
+  'tasks:create': {
+    req: z
+      .object({
+        prompt: z.string().trim().min(1, 'Say what you want done.'),
+        /** Granted folders by grant id; the first is the working folder. */
+        folders: z.array(folderRequest).max(16),
+        approvalMode: z.enum(['auto', 'ask']).optional(),
+        /** Extra hosts for this task, on top of the allowlist in settings. */
+        allowlist: z.array(z.string().min(1)).max(200).optional(),
+      })
+      .strict(),
+    res: taskSummarySchema,
+  },
+  'tasks:list': {
+    req: z.object({ query: z.string().max(200).optional() }).strict(),
+    res: z.object({ tasks: z.array(taskSummarySchema) }),
+  },
+  'tasks:get': {
+    req: z.object({ id: z.string().min(1) }).strict(),
+    res: z.object({
+      task: taskSummarySchema,
+      /** The stored conversation rebuilt as the events a live view would have seen. */
+      events: z.array(agentEventSchema),
+      /** Files the task wrote, relative to the host folders: `name/relative/path`. */
+      filesChanged: z.array(z.string()),
+      approvals: z.array(approvalSchema),
+      network: z.array(networkDecisionSchema),
+      running: z.boolean(),
+    }),
+  },
+  'tasks:send': {
+    req: z.object({ id: z.string().min(1), prompt: z.string().trim().min(1) }).strict(),
+    res: taskSummarySchema,
+  },
+  'tasks:cancel': {
+    req: z.object({ id: z.string().min(1) }).strict(),
+    res: taskSummarySchema,
+  },
+  'tasks:prewarm': {
+    req: z.object({ folders: z.array(folderRequest).max(16) }).strict(),
+    res: z.object({ warming: z.boolean() }),
+  },
+  'approvals:answer': {
+    req: z.object({ id: z.string().min(1), answer: approvalAnswerSchema }).strict(),
+    res: z.object({ answered: z.boolean() }),
+  },
+  'grants:add': {
+    req: z.object({ path: z.string().min(1).max(4096), readOnly: z.boolean() }).strict(),
+    res: grantSchema,
+  },
+  'grants:pick': {
+    req: z.object({ readOnly: z.boolean() }).strict(),
+    res: z.object({ grant: grantSchema.nullable() }),
+  },
+  'grants:browse': {
+    req: z.object({ path: z.string().max(4096).optional() }).strict(),
+    res: z.object({
+      path: z.string(),
+      parent: z.string().nullable(),
+      folders: z.array(z.object({ name: z.string(), path: z.string() })),
+    }),
+  },
+  'settings:apiKey': {
+    req: empty,
+    res: apiKeyStatusSchema,
+  },
+  'settings:setApiKey': {
+    req: z.object({ key: z.string().trim().min(8).max(512) }).strict(),
+    res: z.object({ status: apiKeyStatusSchema, models: z.array(z.string()) }),
+  },
+  'models:list': {
+    req: empty,
+    res: z.object({ models: z.array(z.string()) }),
+  },
+  'image:build': {
+    req: empty,
+    res: z.object({ started: z.boolean() }),
+  },
+  'app:openLogs': {
+    req: empty,
+    res: z.object({ path: z.string(), opened: z.boolean() }),
+  },
+} as const;
+
+/** Events of the app's channels (spread into `events` in api.ts). */
+export const appEvents = {
+  'task:event': z.object({ taskId: z.string(), event: agentEventSchema }),
+  'task:changed': taskSummarySchema,
+  'approval:requested': approvalSchema,
+  'approval:resolved': z.object({ id: z.string(), taskId: z.string(), answer: z.string() }),
+  'image:progress': imageProgressSchema,
+  /** A menu item or a dropped folder in the Electron shell asks the page to do something. */
+  'ui:command': z.object({
+    command: z.enum(['new-task', 'settings', 'open-task']),
+    grant: grantSchema.optional(),
+    taskId: z.string().optional(),
+  }),
+} as const;
