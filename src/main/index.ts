@@ -74,8 +74,11 @@ if (!app.requestSingleInstanceLock()) {
     registerDropFolder(c, trusted);
     forwardEvents(c, () => BrowserWindow.getAllWindows());
     c.events.onAny(
-      notifier(currentWindow, (taskId) =>
-        c.events.emit('ui:command', { command: 'open-task', taskId }),
+      notifier(
+        currentWindow,
+        (taskId) => c.events.emit('ui:command', { command: 'open-task', taskId }),
+        () => c.events.emit('ui:command', { command: 'inbox' }),
+        (id) => c.store.automations.get(id)?.name,
       ),
     );
 

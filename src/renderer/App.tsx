@@ -69,6 +69,7 @@ export function App() {
   useEvent('ui:command', (c) => {
     if (c.command === 'settings') go({ page: 'settings' });
     else if (c.command === 'open-task' && c.taskId) go({ page: 'task', id: c.taskId });
+    else if (c.command === 'inbox') go({ page: 'inbox' });
     else if (c.command === 'new-task') {
       setPendingGrant(c.grant ?? null);
       go({ page: 'new' });
@@ -153,7 +154,7 @@ export function App() {
         {route.page === 'settings' && (
           <SettingsPage info={info} settings={settings} onChange={setSettings} />
         )}
-        {route.page === 'automations' && <AutomationsPage />}
+        {route.page === 'automations' && <AutomationsPage host={info.host} />}
         {route.page === 'inbox' && <InboxPage />}
       </main>
       {toast && (

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Result } from './result.js';
 import { appEvents, appRequests, type Grant } from './app-contract.js';
+import { automationEvents, automationRequests } from './automations-contract.js';
 
 /**
  * The one API contract between the core and every UI transport (Electron IPC, WebSocket).
@@ -60,12 +61,16 @@ export const requests = {
   },
   // The desktop app's channels (tasks, approvals, grants, key, image, logs): app-contract.ts.
   ...appRequests,
+  // Automations, their runs and the inbox: automations-contract.ts.
+  ...automationRequests,
 } as const;
 
 export const events = {
   'settings:changed': settingsSchema,
   // The desktop app's events: app-contract.ts.
   ...appEvents,
+  // Automations and the inbox: automations-contract.ts.
+  ...automationEvents,
 } as const;
 
 export type Channel = keyof typeof requests;

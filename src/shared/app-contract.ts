@@ -241,7 +241,7 @@ export const appEvents = {
   'image:progress': imageProgressSchema,
   /** A menu item or a dropped folder in the Electron shell asks the page to do something. */
   'ui:command': z.object({
-    command: z.enum(['new-task', 'settings', 'open-task']),
+    command: z.enum(['new-task', 'settings', 'open-task', 'inbox']),
     grant: grantSchema.optional(),
     taskId: z.string().optional(),
   }),

@@ -284,6 +284,91 @@ describe('the Paddock app in a browser', () => {
     await shoot(page, 'inbox');
   });
 
+  it('creates an automation with a live preview, runs it now, and its result reaches the inbox', async () => {
+    await page.getByRole('link', { name: 'Automations' }).click();
+    await page.getByRole('button', { name: 'New automation' }).click();
+    const form = page.getByTestId('automation-form');
+    await form.getByLabel('Name').fill('Morning summary');
+    await form.getByLabel('What should the agent do each time?').fill('Summarise my notes');
+    await form.getByLabel('When').fill('every day at 9:00');
+    // The preview: the next 5 times, each 9:00 on consecutive days in the person's zone.
+    const times = page.getByTestId('schedule-preview').locator('li[data-at]');
+    await expect.poll(() => times.count()).toBe(5);
+    const ats = (await times.evaluateAll((els) => els.map((e) => e.getAttribute('data-at')))).map(
+      Number,
+    );
+    const tz = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+    const local = ats.map((at) =>
+      new Intl.DateTimeFormat('en-CA', {
+        timeZone: tz,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      }).format(new Date(at)),
+    );
+    expect(local.every((l) => l.endsWith('09:00'))).toBe(true);
+    const days = local.map((l) => Date.parse(l.slice(0, 10)));
+    expect(days.slice(1).map((d, i) => d - days[i]!)).toEqual([1, 2, 3, 4].map(() => 86_400_000));
+    expect(ats[0]).toBeGreaterThan(Date.now());
+    expect(ats[0]! - Date.now()).toBeLessThanOrEqual(86_400_000 + 3600_000);
+    await expect(times.first().textContent()).resolves.toContain('09:00');
+    // A schedule it cannot read says so in a sentence, and creating waits for a good one.
+    await form.getByLabel('When').fill('whenever you like');
+    await page.getByTestId('schedule-problem').waitFor();
+    await form.getByLabel('When').fill('every day at 9:00');
+    await expect.poll(() => times.count()).toBe(5);
+    await shoot(page, 'automations-form');
+    await page.getByRole('button', { name: 'Create automation' }).click();
+    const card = page.getByTestId('automation-card');
+    await card.getByText('Morning summary').waitFor();
+    await expect(card.getByTestId('automation-status').textContent()).resolves.toBe('Active');
+    await expect(card.getByTestId('automation-next').textContent()).resolves.toContain('09:00');
+
+    api.enqueue({
+      reply: {
+        content: [{ type: 'text', text: 'Your notes are sorted: **apples**, then pears.' }],
+        stop_reason: 'end_turn',
+      },
+    });
+    await expect(page.getByTestId('inbox-unread').textContent()).resolves.toBe('0');
+    await card.getByRole('button', { name: 'Run now' }).click();
+    await expect.poll(() => page.getByTestId('inbox-unread').textContent()).toBe('1');
+    await card.getByRole('button', { name: 'History' }).click();
+    const row = page.getByTestId('run-row');
+    await row.getByTestId('run-status').getByText('Succeeded').waitFor();
+    await row.getByText('Your notes are sorted: apples, then pears.').waitFor();
+    await row.getByRole('link', { name: 'Open task' }).waitFor();
+    await expect(card.getByTestId('automation-status').textContent()).resolves.toBe('Active');
+    await shoot(page, 'automations-history');
+
+    await page.getByRole('link', { name: /Inbox/ }).click();
+    const item = page.getByTestId('inbox-item');
+    await expect(item.getAttribute('data-state')).resolves.toBe('unread');
+    await shoot(page, 'inbox-unread');
+    await item.getByRole('button', { name: /Morning summary/ }).click();
+    await page
+      .getByTestId('inbox-body')
+      .getByText('Your notes are sorted: apples, then pears.')
+      .waitFor();
+    await expect.poll(() => page.getByTestId('inbox-unread').textContent()).toBe('0');
+    await expect(item.getAttribute('data-state')).resolves.toBe('read');
+    await shoot(page, 'inbox-item');
+    await page.getByRole('link', { name: 'Open the run’s task' }).click();
+    await page.waitForURL(/#\/task\//);
+    await expect(page.getByTestId('msg-assistant').last().textContent()).resolves.toContain(
+      'Your notes are sorted',
+    );
+
+    await page.getByRole('link', { name: 'Automations' }).click();
+    await card.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => card.getByTestId('automation-status').textContent()).toBe('Paused');
+    await card.getByRole('button', { name: 'Resume' }).waitFor();
+    await shoot(page, 'automations-list');
+  }, 120_000);
+
   it('browses folders on the serving machine, and moves through the sidebar by keyboard', async () => {
     await page.getByRole('button', { name: 'New task' }).click();
     await page.getByLabel('Folder path on this machine').fill(os.tmpdir());

@@ -10,6 +10,7 @@ import { resolveGrants } from '../vm/grants.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { WarmPool } from '../vm/warm-pool.js';
 import { ApiKeys, MemorySecretStore, type SecretStore } from './api-keys.js';
+import { AppAutomations, type AppSchedulerOptions } from './automations.js';
 import { runDoctor, type DoctorInputs } from './doctor.js';
 import type { Handlers } from './dispatch.js';
 import { EventBus } from './events.js';
@@ -36,6 +37,8 @@ export interface CoreOptions {
    * that is how folders are granted there. Electron: no, only drop or the native picker.
    */
   typedPaths?: boolean;
+  /** Scheduler knobs (tests: a fake clock, short leases); defaults suit the app. */
+  scheduler?: AppSchedulerOptions;
 }
 
 /** System power changes, for the scheduler: missed automation slots are judged on resume. */
@@ -56,6 +59,8 @@ export class Core {
   /** VMs booted ahead for the new-task page (one at a time: each holds its memory). */
   readonly pool: WarmPool;
   readonly handlers: Handlers;
+  /** Automations: the scheduler of this app process, the inbox, and their contract view. */
+  readonly automations: AppAutomations;
 
   constructor(private readonly opts: CoreOptions) {
     const env = opts.env ?? process.env;
@@ -67,12 +72,22 @@ export class Core {
       maxVms: 1,
       refill: false,
     });
+    this.automations = new AppAutomations({
+      store: this.store,
+      events: this.events,
+      dataDir: opts.dataDir,
+      apiKeys: this.apiKeys,
+      ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
+      onAgentEvent: (taskId, event) => this.events.emit('task:event', { taskId, event }),
+      onSessionChanged: (id) => this.tasks.touched(id),
+    });
     this.tasks = new TaskManager({
       store: this.store,
       events: this.events,
       dataDir: opts.dataDir,
       apiKeys: this.apiKeys,
       pool: this.pool,
+      scheduleAutomation: (task) => this.automations.scheduleFor(task),
     });
     this.images = new ImageBuilds(opts.dataDir, this.events);
     const typedPaths = opts.typedPaths ?? opts.host === 'web';
@@ -151,7 +166,24 @@ export class Core {
         await opts.openPath(dir);
         return { path: dir, opened: true };
       },
+      'automations:list': () => ({ automations: this.automations.list() }),
+      'automations:create': (req) => this.automations.create(req),
+      'automations:update': (req) => this.automations.update(req),
+      'automations:preview': (req) => this.automations.preview(req.schedule, req.tz),
+      'automations:pause': (req) => this.automations.pause(req.id),
+      'automations:resume': (req) => this.automations.resume(req.id),
+      'automations:remove': (req) => this.automations.remove(req.id),
+      'automations:runNow': (req) => this.automations.runNow(req.id),
+      'automations:runs': (req) => ({ runs: this.automations.runs(req.automationId, req.limit) }),
+      'inbox:list': (req) => this.automations.inbox(req.includeArchived),
+      'inbox:markRead': (req) => this.automations.markRead(req.id, req.read),
+      'inbox:archive': (req) => this.automations.archive(req.id, req.archived),
+      'inbox:unreadCount': () => ({ unread: this.automations.unreadCount() }),
     };
+    // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
+    this.automations.start();
+    // Slots that passed while the machine slept are judged on wake (Electron's powerMonitor).
+    this.power.on('resume', () => this.automations.scheduler.wake());
   }
 
   /**
@@ -170,12 +202,16 @@ export class Core {
 
   /** Stops running tasks and their VMs, then closes everything. */
   async close(): Promise<void> {
+    // Runs in progress are recorded as interrupted (and retried on the next start).
+    await this.automations.stop();
     await this.tasks.dispose();
     await this.pool.dispose();
     this.dispose();
   }
 
+  /** Closes at once without waiting for running work (tests, and after close()). */
   dispose(): void {
+    this.automations.dispose();
     this.images.dispose();
     this.power.removeAllListeners();
     this.events.dispose();

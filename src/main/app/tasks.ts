@@ -12,7 +12,7 @@ import { newId } from '../../shared/ids.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
 import { AgentSession, type Approver } from '../agent/session.js';
-import { ToolError } from '../agent/tools/types.js';
+import { ToolError, type ScheduleRequest } from '../agent/tools/types.js';
 import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import { Allowlist, InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
@@ -37,6 +37,14 @@ export interface TaskManagerDeps {
   idleStopMs?: number;
   /** VMs booted ahead for the folders on the new-task page; a new task takes one if it fits. */
   pool?: WarmPool;
+  /**
+   * The agent's `schedule_automation` tool for one task (its folders and allowlist); without it
+   * the tool is not offered.
+   */
+  scheduleAutomation?: (task: {
+    folders: TaskFolder[];
+    allowlist: string[];
+  }) => (req: ScheduleRequest, sessionId: string) => Promise<string>;
 }
 
 /** The request of `tasks:create`, after the contract parsed it. */
@@ -280,6 +288,14 @@ export class TaskManager {
     };
   }
 
+  /**
+   * Says a task changed that this manager does not run itself (an automation's session), so the
+   * sidebar and an open task view follow it.
+   */
+  touched(id: string): void {
+    this.changed(id);
+  }
+
   private changed(id: string): void {
     if (!this.disposed && this.d.store.sessions.get(id))
       this.d.events.emit('task:changed', this.summary(id));
@@ -378,6 +394,14 @@ export class TaskManager {
         allowlist: row.allowlist,
         timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       },
+      ...(this.d.scheduleAutomation
+        ? {
+            scheduleAutomation: this.d.scheduleAutomation({
+              folders: shares,
+              allowlist: row.allowlist,
+            }),
+          }
+        : {}),
     });
     t.session.on('event', (event: AgentEvent) => {
       this.d.events.emit('task:event', { taskId: id, event });

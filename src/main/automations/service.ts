@@ -100,6 +100,71 @@ export class AutomationService {
     return row;
   }
 
+  /**
+   * Edits an automation with the same checks as {@link create}. A changed schedule starts from
+   * now: its slots before the edit are neither run nor recorded as missed.
+   */
+  update(id: string, patch: Partial<Omit<AutomationInput, 'createdBySession'>>): AutomationRow {
+    const cur = this.require(id);
+    const now = this.now();
+    const change: Parameters<AutomationsRepo['update']>[1] = {};
+    if (patch.name !== undefined) {
+      if (!patch.name.trim())
+        throw new PaddockError('BAD_AUTOMATION', 'Give the automation a name.');
+      change.name = patch.name.trim();
+    }
+    if (patch.prompt !== undefined) {
+      if (!patch.prompt.trim())
+        throw new PaddockError('BAD_AUTOMATION', 'Say what the automation should do (its prompt).');
+      change.prompt = patch.prompt;
+    }
+    if (patch.missed !== undefined) {
+      if (!POLICIES.includes(patch.missed))
+        throw new PaddockError(
+          'BAD_OPTION',
+          `--missed must be skip, once or all, not ${patch.missed}.`,
+        );
+      change.missedPolicy = patch.missed;
+    }
+    if (patch.folders !== undefined)
+      change.folders = resolveGrants(patch.folders.map(parseFolderArg), {
+        dataDir: this.opts.dataDir,
+      }).map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`);
+    if (patch.allowHosts !== undefined) {
+      for (const h of patch.allowHosts) {
+        try {
+          parseAllowlistEntry(h);
+        } catch (e) {
+          if (e instanceof InvalidAllowlistEntryError)
+            throw new PaddockError('BAD_ALLOW_HOST', e.message);
+          throw e;
+        }
+      }
+      change.allowlist = patch.allowHosts;
+    }
+    const tzChanged = patch.tz !== undefined && patch.tz !== cur.tzid;
+    if (
+      (patch.schedule !== undefined && patch.schedule.trim() !== cur.scheduleText) ||
+      (tzChanged && patch.schedule !== undefined)
+    ) {
+      const text = patch.schedule!;
+      const schedule = parseSchedulePhrase(text, { now, tz: patch.tz ?? cur.tzid });
+      const first = compileSchedule(schedule).next(now, true);
+      if (first === null)
+        throw new PaddockError(
+          'BAD_SCHEDULE',
+          `The schedule “${text}” has no time left after ${formatSlot(now, schedule.tzid)}.`,
+        );
+      change.rrule = formatSchedule(schedule);
+      change.tzid = schedule.tzid;
+      change.scheduleText = text.trim();
+      change.nextSlotAt = cur.enabled ? first : cur.nextSlotAt;
+    }
+    this.repo.immediate(() => this.repo.update(id, change, now));
+    this.opts.onChange?.();
+    return this.repo.get(id)!;
+  }
+
   /** The automation, or a NOT_FOUND error that says how to find ids. */
   require(id: string): AutomationRow {
     const a = this.repo.get(id);

@@ -1,6 +1,7 @@
 import { Notification, type BrowserWindow } from 'electron';
 import type { EventName } from '../../shared/api.js';
 import type { Approval, TaskSummary } from '../../shared/app-contract.js';
+import type { AutomationRun } from '../../shared/automations-contract.js';
 
 const FINISHED: Record<string, string> = {
   done: 'Task finished',
@@ -9,16 +10,26 @@ const FINISHED: Record<string, string> = {
   refusal: 'The model declined the task',
 };
 
+const RUN_ENDED: Partial<Record<AutomationRun['status'], string>> = {
+  succeeded: 'Automation finished',
+  failed: 'Automation failed',
+  interrupted: 'Automation interrupted',
+  missed: 'Automation run missed',
+};
+
 /**
  * Desktop notifications for what needs the person while the window is in the background: a task
- * that finished, failed or stopped, and a question the agent waits on. Clicking one shows it.
+ * that finished, failed or stopped, a question the agent waits on, and an automation run that
+ * finished or a slot that was missed (its result is in the inbox). Clicking one shows it.
  */
 export function notifier(
   window: () => BrowserWindow | undefined,
   openTask: (taskId: string) => void,
+  openInbox: () => void = () => undefined,
+  automationName: (automationId: string) => string | undefined = () => undefined,
 ): (event: EventName, payload: unknown) => void {
   const lastStatus = new Map<string, string>();
-  const show = (title: string, body: string, taskId: string) => {
+  const show = (title: string, body: string, taskId: string | null) => {
     const w = window();
     if (!Notification.isSupported() || (w && w.isFocused())) return;
     const n = new Notification({ title, body, silent: false });
@@ -28,7 +39,8 @@ export function notifier(
         if (win.isMinimized()) win.restore();
         win.focus();
       }
-      openTask(taskId);
+      if (taskId) openTask(taskId);
+      else openInbox();
     });
     n.show();
   };
@@ -39,6 +51,16 @@ export function notifier(
       lastStatus.set(t.id, t.status);
       if (before === 'running' && t.status !== 'running' && FINISHED[t.status])
         show(FINISHED[t.status]!, t.title, t.id);
+    } else if (event === 'automations:run-changed') {
+      const r = payload as AutomationRun;
+      const title = RUN_ENDED[r.status];
+      if (!title) return;
+      const name = automationName(r.automationId) ?? 'An automation';
+      const body =
+        r.status === 'succeeded'
+          ? `${name}: ${r.summary ?? 'finished'}`
+          : `${name}: ${r.error ?? r.status}`;
+      show(title, body.length > 200 ? body.slice(0, 199) + '…' : body, null);
     } else if (event === 'approval:requested') {
       const a = payload as Approval;
       show(

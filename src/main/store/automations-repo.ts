@@ -255,6 +255,51 @@ export class AutomationsRepo {
     ).map(toAutomation);
   }
 
+  /** Edits an automation's definition; a new schedule comes with its new cursor. */
+  update(
+    id: string,
+    patch: Partial<
+      Pick<
+        AutomationRow,
+        | 'name'
+        | 'prompt'
+        | 'folders'
+        | 'rrule'
+        | 'tzid'
+        | 'scheduleText'
+        | 'missedPolicy'
+        | 'allowlist'
+        | 'nextSlotAt'
+      >
+    >,
+    now = Date.now(),
+  ): boolean {
+    const cur = this.get(id);
+    if (!cur || cur.removedAt) return false;
+    const next = { ...cur, ...patch };
+    return (
+      this.db
+        .prepare(
+          `UPDATE automations SET name = ?, prompt = ?, folders = ?, rrule = ?, tzid = ?, schedule_text = ?,
+             missed_policy = ?, allowlist = ?, next_slot_at = ?, updated_at = ?
+           WHERE id = ? AND removed_at IS NULL`,
+        )
+        .run(
+          next.name,
+          next.prompt,
+          JSON.stringify(next.folders),
+          next.rrule,
+          next.tzid,
+          next.scheduleText,
+          next.missedPolicy,
+          JSON.stringify(next.allowlist),
+          next.nextSlotAt,
+          now,
+          id,
+        ).changes > 0
+    );
+  }
+
   /** Pauses or resumes; resuming sets the cursor, so slots during the pause are not "missed". */
   setEnabled(id: string, enabled: boolean, nextSlotAt?: number | null, now = Date.now()): boolean {
     return (
@@ -512,6 +557,21 @@ export class AutomationsRepo {
             .all(opts.limit ?? 1000)
     ) as RawInbox[];
     return rows.map(toInbox);
+  }
+
+  inboxItem(id: string): InboxItemRow | undefined {
+    const r = this.db.prepare('SELECT * FROM inbox_items WHERE id = ?').get(id) as
+      RawInbox | undefined;
+    return r && toInbox(r);
+  }
+
+  /** Items not opened yet: the number on the sidebar's badge. */
+  unreadCount(): number {
+    return (
+      this.db.prepare(`SELECT COUNT(*) AS n FROM inbox_items WHERE state = 'unread'`).get() as {
+        n: number;
+      }
+    ).n;
   }
 
   setInboxState(id: string, state: InboxState, now = Date.now()): boolean {

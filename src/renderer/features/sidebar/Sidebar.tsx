@@ -34,6 +34,15 @@ export function Sidebar(props: { route: Route; go: (r: Route) => void }) {
     return () => clearTimeout(t);
   }, [query]);
 
+  const [unread, setUnread] = useState(0);
+  useEffect(() => {
+    call('inbox:unreadCount', {}).then(
+      (r) => setUnread(r.unread),
+      () => undefined,
+    );
+  }, []);
+  useEvent('inbox:changed', (e) => setUnread(e.unread));
+
   useEvent('task:changed', (t) => {
     if (query && !t.title.toLowerCase().includes(query.toLowerCase())) return;
     setTasks((list) => upsert(list ?? [], t));
@@ -110,8 +119,12 @@ export function Sidebar(props: { route: Route; go: (r: Route) => void }) {
         {navLink(
           { page: 'inbox' },
           'Inbox',
-          <span className="badge" data-testid="inbox-unread" aria-label="0 unread">
-            0
+          <span
+            className={`badge ${unread > 0 ? 'unread' : ''}`}
+            data-testid="inbox-unread"
+            aria-label={`${unread} unread`}
+          >
+            {unread}
           </span>,
         )}
         {navLink({ page: 'settings' }, 'Settings')}
