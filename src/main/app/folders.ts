@@ -2,49 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PaddockError } from '../../shared/result.js';
-
-/**
- * Folders the browser never lists or opens (the web host's folder picker). The grant itself is
- * judged again by resolveGrants (src/main/vm/grants.ts), which refuses the same system folders;
- * this list only keeps the picker from leading a person into them.
- */
-const SYSTEM_FOLDERS = [
-  '/bin',
-  '/boot',
-  '/dev',
-  '/etc',
-  '/lib',
-  '/lib32',
-  '/lib64',
-  '/libx32',
-  '/proc',
-  '/run',
-  '/sbin',
-  '/snap',
-  '/srv',
-  '/sys',
-  '/usr',
-  '/var',
-  '/opt',
-  '/lost+found',
-  '/System',
-  '/Library',
-  '/Applications',
-  '/private',
-  '/cores',
-];
-const TEMP_ROOTS = [os.tmpdir(), '/tmp', '/var/tmp'];
-
-function within(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
-
-/** Whether `real` (a resolved path) is a system folder or inside one (temp folders excepted). */
-export function isSystemFolder(real: string): boolean {
-  if (TEMP_ROOTS.some((t) => within(real, t))) return false;
-  return SYSTEM_FOLDERS.some((s) => within(real, s));
-}
+import { isSystemFolder, within } from '../vm/grants.js';
 
 /** One listing of the web host's folder browser. */
 export interface FolderListing {

@@ -28,6 +28,8 @@ const SYSTEM_FOLDERS = [
   '/Applications',
   '/private',
   '/Volumes',
+  '/lost+found',
+  '/cores',
   'C:\\Windows',
   'C:\\Program Files',
   'C:\\Program Files (x86)',
@@ -49,9 +51,19 @@ export function parseFolderArg(arg: string): { path: string; readOnly: boolean }
   return { path: p, readOnly: m?.[2] === 'ro' };
 }
 
-function within(child: string, parent: string): boolean {
+/** Whether `child` is `parent` or below it (both resolved paths). */
+export function within(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Whether `real` (a resolved path) is a system folder or inside one; folders under a temp root
+ * are not. The one rule for grants and for the web host's folder browser.
+ */
+export function isSystemFolder(real: string): boolean {
+  if (TEMP_ROOTS.some((t) => within(real, t) && real !== t)) return false;
+  return SYSTEM_FOLDERS.some((sys) => within(real, sys));
 }
 
 /**
@@ -95,10 +107,7 @@ export function resolveGrants(
     };
     if (real === path.parse(real).root) refuse('it is the root of the disk.');
     if (real === home) refuse('it is your whole home folder.');
-    const inTemp = TEMP_ROOTS.some((t) => within(real, t) && real !== t);
-    for (const sys of SYSTEM_FOLDERS) {
-      if (within(real, sys) && !inTemp) refuse('it is a system folder.');
-    }
+    if (isSystemFolder(real)) refuse('it is a system folder.');
     // SECURITY: the data folder holds the database and the VM image; the agent must not reach them.
     if (within(dataDir, real) || within(real, dataDir))
       refuse('it holds Paddock’s own data folder.');
