@@ -40,6 +40,11 @@ export interface AgentSettings {
   contextBudgetTokens: number;
 }
 
+/** The thinking setting as stored (null: adaptive, 0: off, N: a budget) in the loop's terms. */
+export function thinkingFromBudget(budget: number | null): AgentSettings['thinking'] {
+  return budget === null ? 'adaptive' : budget === 0 ? 'off' : budget;
+}
+
 export interface AgentSessionOptions {
   store: Store;
   client: Anthropic;

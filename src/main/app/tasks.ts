@@ -11,7 +11,7 @@ import type {
 import { newId } from '../../shared/ids.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
-import { AgentSession, type Approver } from '../agent/session.js';
+import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
 import { ToolError, type ScheduleRequest } from '../agent/tools/types.js';
 import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
@@ -87,10 +87,6 @@ function summariseInput(name: string, input: unknown): string {
           ? i.url
           : JSON.stringify(input);
   return `${name}: ${s.length > 400 ? s.slice(0, 397) + '…' : s}`;
-}
-
-function thinkingOf(budget: number | null): 'adaptive' | 'off' | number {
-  return budget === null ? 'adaptive' : budget === 0 ? 'off' : budget;
 }
 
 /**
@@ -384,7 +380,7 @@ export class TaskManager {
       settings: {
         model: row.model,
         maxTokens: settings.maxTokens,
-        thinking: thinkingOf(settings.thinkingBudget),
+        thinking: thinkingFromBudget(settings.thinkingBudget),
         contextBudgetTokens: 400_000,
       },
       approvalMode: row.approvalMode === 'ask' ? 'ask' : 'auto',

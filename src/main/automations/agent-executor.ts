@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
-import { AgentSession, type AgentSettings } from '../agent/session.js';
+import { AgentSession, thinkingFromBudget, type AgentSettings } from '../agent/session.js';
 import type { ScheduleRequest, ToolHost } from '../agent/tools/types.js';
 import type { Store } from '../store/store.js';
 import type { VmBackend } from '../vm/backend.js';
@@ -85,13 +85,7 @@ export class AgentRunExecutor implements RunExecutor {
       settings: {
         model,
         maxTokens: this.o.settings?.maxTokens ?? settings.maxTokens,
-        thinking:
-          this.o.settings?.thinking ??
-          (settings.thinkingBudget === null
-            ? 'adaptive'
-            : settings.thinkingBudget === 0
-              ? 'off'
-              : settings.thinkingBudget),
+        thinking: this.o.settings?.thinking ?? thinkingFromBudget(settings.thinkingBudget),
         contextBudgetTokens: this.o.settings?.contextBudgetTokens ?? 400_000,
       },
       approvalMode: 'auto',

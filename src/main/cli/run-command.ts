@@ -6,7 +6,7 @@ import readline from 'node:readline/promises';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
-import { AgentSession, type Approver } from '../agent/session.js';
+import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
 import { describeCreated } from '../automations/agent-executor.js';
 import { AutomationService } from '../automations/service.js';
 import { dataDir } from '../store/app-paths.js';
@@ -152,12 +152,7 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
       settings: {
         model,
         maxTokens: settings.maxTokens,
-        thinking:
-          settings.thinkingBudget === null
-            ? 'adaptive'
-            : settings.thinkingBudget === 0
-              ? 'off'
-              : settings.thinkingBudget,
+        thinking: thinkingFromBudget(settings.thinkingBudget),
         contextBudgetTokens: 400_000,
       },
       approvalMode,
