@@ -1,10 +1,8 @@
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
+import { DROP_FOLDER_CHANNEL } from '../shared/ipc-channels.js';
 import { buildApi, isEventName } from '../shared/api.js';
 import type { Grant } from '../shared/app-contract.js';
 import type { Result } from '../shared/result.js';
-
-/** Must equal DROP_FOLDER_CHANNEL in src/main/ipc/router.ts (the preload cannot import main). */
-const DROP_FOLDER_CHANNEL = 'paddock:drop-folder';
 
 /**
  * Exposes exactly the contract as `window.paddock` — one method per channel, one `on` per event —

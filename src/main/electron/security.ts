@@ -1,6 +1,9 @@
 import { app, session, shell, type WebContents } from 'electron';
 
-/** The CSP for the app's pages; the same policy `paddock serve` sends. No inline scripts, no remote. */
+/**
+ * The CSP for the app's pages: `paddock serve`'s policy minus `frame-ancestors`, which browsers
+ * ignore in the `<meta>` tag that carries it for a file:// page. No inline scripts, no remote.
+ */
 export const APP_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
@@ -16,6 +19,10 @@ export function hardenApp(isAppUrl: (url: string) => boolean): void {
     });
     contents.on('will-redirect', (event, url) => {
       if (!isAppUrl(url)) event.preventDefault();
+    });
+    // SECURITY: frames inside the page may not navigate anywhere either.
+    contents.on('will-frame-navigate', (event) => {
+      if (!isAppUrl(event.url)) event.preventDefault();
     });
     // SECURITY: no new windows; https links open in the person's browser instead.
     contents.setWindowOpenHandler(({ url }) => {

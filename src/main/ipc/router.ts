@@ -1,5 +1,6 @@
 import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent } from 'electron';
 import { z } from 'zod';
+import { DROP_FOLDER_CHANNEL } from '../../shared/ipc-channels.js';
 import { channels } from '../../shared/api.js';
 import { err, ok, PaddockError } from '../../shared/result.js';
 import type { Core } from '../app/core.js';
@@ -37,8 +38,7 @@ export function forwardEvents(core: Core, windows: () => BrowserWindow[]): () =>
   });
 }
 
-/** The one IPC channel outside the contract: the preload's dropFolder, carrying a resolved path. */
-export const DROP_FOLDER_CHANNEL = 'paddock:drop-folder';
+export { DROP_FOLDER_CHANNEL };
 
 const dropRequest = z.object({ path: z.string().min(1).max(4096) }).strict();
 
