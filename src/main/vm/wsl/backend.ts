@@ -1,0 +1,332 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { Duplex, PassThrough } from 'node:stream';
+import {
+  VmGoneError,
+  type ExecHandle,
+  type ExecRequest,
+  type FileStat,
+  type Vm,
+  type VmBackend,
+  type VmSpec,
+} from '../backend.js';
+import { GuestClient } from '../guest/client.js';
+import { VmBootError, checkpointsDir } from '../qemu/backend.js';
+import {
+  distroName,
+  execArgv,
+  exportArgv,
+  importArgv,
+  launchScript,
+  setupScript,
+  terminateArgv,
+  unregisterArgv,
+  wslConf,
+} from './commands.js';
+import { RELAY_SOURCE } from './relay.js';
+
+/** Where the WSL backend finds wsl.exe and the published root filesystem. */
+export interface WslBackendOptions {
+  /** Default: wsl.exe from PATH. */
+  wslExe?: string;
+  /** The published rootfs.tar (same root filesystem as the QEMU image), downloaded on first run. */
+  rootfsTar: string;
+  /** Spawn to agent HELLO. Default 60 s (the first start of a distro boots the WSL VM). */
+  bootTimeoutMs?: number;
+  /** After closing the channel, how long before wsl.exe is killed. Default 3 s. */
+  stopGraceMs?: number;
+  log?: (line: string) => void;
+}
+
+type Exit = { code: number | null; signal: string | null };
+const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** One agent launch: the wsl.exe process whose stdio is the channel. */
+interface Launch {
+  child: ChildProcess;
+  client: GuestClient;
+  exited: Promise<Exit>;
+}
+
+/**
+ * The Windows backend: one WSL2 distro per session, imported from the same root filesystem as
+ * the QEMU image. The session's writable layer is the distro's own disk, kept in
+ * `spec.overlayPath` (a folder here); checkpoints are `wsl --export` tars. See commands.ts for
+ * why its isolation is weaker than the QEMU and Apple backends'.
+ */
+export class WslBackend implements VmBackend {
+  readonly name = 'wsl' as const;
+  readonly wslExe: string;
+  readonly stopGraceMs: number;
+
+  constructor(private readonly opts: WslBackendOptions) {
+    this.wslExe = opts.wslExe ?? 'wsl.exe';
+    this.stopGraceMs = opts.stopGraceMs ?? 3000;
+  }
+
+  log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** Runs wsl.exe to completion; rejects with its stderr (UTF-16 from wsl.exe is tolerated). */
+  run(args: string[], input?: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.wslExe, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8').replaceAll('\0', '')));
+      child.once('error', (e) => reject(new Error(`Could not run ${this.wslExe}: ${e.message}`)));
+      child.once('exit', (code) =>
+        code === 0
+          ? resolve()
+          : reject(new Error(`wsl ${args[0]} failed (${code}): ${err.trim().slice(-500)}`)),
+      );
+      child.stdin!.on('error', () => {}); // EPIPE if wsl.exe is missing or exits early
+      child.stdin!.end(input);
+    });
+  }
+
+  /** The session's distro, stable for its layer path so a session finds its distro again. */
+  distroFor(spec: VmSpec): string {
+    const h = createHash('sha256').update(resolvePath(spec.overlayPath)).digest('hex');
+    return distroName(h.slice(0, 16));
+  }
+
+  /** Imports and configures the session's distro unless its disk exists. */
+  async ensureDistro(spec: VmSpec, fromTar = this.opts.rootfsTar): Promise<void> {
+    const dir = resolvePath(spec.overlayPath);
+    if (existsSync(join(dir, 'ext4.vhdx'))) return;
+    const distro = this.distroFor(spec);
+    await mkdir(dir, { recursive: true });
+    await this.run(importArgv(distro, dir, fromTar));
+    const input = Buffer.concat([
+      Buffer.from(wslConf()),
+      Buffer.from([0]),
+      Buffer.from(RELAY_SOURCE),
+    ]);
+    await this.run(execArgv(distro, ['/bin/sh', '-c', setupScript()]), input);
+    // wsl.conf applies from the next start (the setup run itself still saw automount).
+    await this.run(terminateArgv(distro));
+  }
+
+  /** Mounts the grants and starts the agent; resolves at its HELLO. */
+  async launch(spec: VmSpec, onTunnel: (s: Duplex) => void): Promise<Launch> {
+    const distro = this.distroFor(spec);
+    const runDir = resolvePath(spec.runDir);
+    await mkdir(runDir, { recursive: true });
+    const child = spawn(
+      this.wslExe,
+      execArgv(distro, ['/bin/sh', '-c', launchScript(spec.shares)]),
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      },
+    );
+    child.stderr!.pipe(createWriteStream(join(runDir, 'agent.log'), { flags: 'a' }));
+    const exited = new Promise<Exit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: null, signal: null }));
+    });
+    // The channel is wsl.exe's stdout (guest -> host) and stdin (host -> guest).
+    const client = new GuestClient(
+      Duplex.from({ readable: child.stdout!, writable: child.stdin! }),
+    );
+    client.onTunnel(onTunnel);
+    const timeout = this.opts.bootTimeoutMs ?? 60_000;
+    try {
+      await Promise.race([
+        client.hello(timeout),
+        exited.then((e) => {
+          throw new Error(`wsl.exe exited (${e.code ?? e.signal}) before the agent answered`);
+        }),
+      ]);
+    } catch (e) {
+      client.close();
+      child.kill('SIGKILL');
+      await this.run(terminateArgv(distro)).catch(() => {});
+      throw new VmBootError(`The WSL sandbox did not start: ${(e as Error).message}.`, '');
+    }
+    return { child, client, exited };
+  }
+
+  /** Ends a launch: EOF on the channel (the agent kills its commands), then terminate. */
+  async halt(spec: VmSpec, l: Launch): Promise<Exit> {
+    l.client.close();
+    l.child.stdin!.end();
+    const timer = setTimeout(() => l.child.kill('SIGKILL'), this.stopGraceMs);
+    const how = await l.exited;
+    clearTimeout(timer);
+    // SECURITY: terminating drops the distro's drvfs mounts of the person's folders.
+    await this.run(terminateArgv(this.distroFor(spec))).catch((e: Error) => this.log(e.message));
+    return how;
+  }
+
+  /** Deletes a session's distro and disk (when the session is deleted). */
+  async remove(spec: VmSpec): Promise<void> {
+    await this.run(unregisterArgv(this.distroFor(spec))).catch(() => {});
+    await rm(resolvePath(spec.overlayPath), { recursive: true, force: true });
+  }
+
+  async start(spec: VmSpec): Promise<Vm> {
+    await this.ensureDistro(spec);
+    const box: { vm: WslVm | null; early: Duplex[] } = { vm: null, early: [] };
+    const l = await this.launch(spec, (s) =>
+      box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s),
+    );
+    const vm = new WslVm(spec, this, l);
+    box.vm = vm;
+    for (const s of box.early) vm.dispatchTunnel(s);
+    return vm;
+  }
+}
+
+function failedHandle(err: Error): ExecHandle {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.end();
+  stderr.end();
+  const result = Promise.reject(err);
+  result.catch(() => {});
+  return { stdout, stderr, stdin: new PassThrough(), result, kill: () => {} };
+}
+
+/** A running WSL sandbox. */
+class WslVm implements Vm {
+  readonly id = randomBytes(6).toString('hex');
+  /** Hyper-V hardware virtualization; the interface calls that 'kvm'. */
+  readonly accel = 'kvm' as const;
+  readonly exited: Promise<Exit>;
+  private resolveExited!: (v: Exit) => void;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+  private readonly tunnelHandlers: ((s: Duplex) => void)[] = [];
+
+  constructor(
+    private readonly spec: VmSpec,
+    private readonly backend: WslBackend,
+    private cur: Launch | null,
+  ) {
+    this.exited = new Promise((r) => (this.resolveExited = r));
+    if (cur) this.watch(cur);
+  }
+
+  get alive(): boolean {
+    return this.cur !== null && !this.stopping && !this.cur.client.isGone;
+  }
+
+  private watch(l: Launch): void {
+    void l.exited.then((how) => {
+      if (this.cur !== l) return;
+      this.cur = null;
+      l.client.close();
+      if (!this.stopping) this.backend.log(`WSL sandbox ${this.id} exited unexpectedly`);
+      this.resolveExited(how);
+    });
+  }
+
+  private client(): GuestClient {
+    if (!this.cur || this.stopping) throw new VmGoneError();
+    return this.cur.client;
+  }
+
+  dispatchTunnel = (stream: Duplex): void => {
+    if (this.tunnelHandlers.length === 0) stream.destroy();
+    for (const h of this.tunnelHandlers) h(stream);
+  };
+
+  exec(req: ExecRequest): ExecHandle {
+    try {
+      return this.client().exec(req);
+    } catch (e) {
+      return failedHandle(e as Error);
+    }
+  }
+  readFile(path: string): Promise<Buffer> {
+    return Promise.resolve().then(() => this.client().readFile(path));
+  }
+  writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void> {
+    return Promise.resolve().then(() => this.client().writeFile(path, data, opts));
+  }
+  stat(path: string): Promise<FileStat> {
+    return Promise.resolve().then(() => this.client().stat(path));
+  }
+  list(path: string): Promise<FileStat[]> {
+    return Promise.resolve().then(() => this.client().list(path));
+  }
+  ping(): Promise<number> {
+    return Promise.resolve().then(() => this.client().ping());
+  }
+  onTunnel(handler: (stream: Duplex) => void): void {
+    this.tunnelHandlers.push(handler);
+  }
+
+  private checkpointPath(name: string): string {
+    if (!CHECKPOINT_NAME.test(name)) throw new Error(`Bad checkpoint name "${name}"`);
+    return join(checkpointsDir(this.spec.overlayPath), `${name}.tar`);
+  }
+
+  /**
+   * Saves the distro's filesystem under `name` with `wsl --export`. WSL cannot pause a distro,
+   * so the sandbox is stopped for the export and started again: running commands end.
+   */
+  async checkpoint(name: string): Promise<void> {
+    const dest = this.checkpointPath(name);
+    const l = this.cur;
+    if (!l || this.stopping) throw new VmGoneError();
+    this.cur = null;
+    await this.backend.halt(this.spec, l);
+    await mkdir(checkpointsDir(this.spec.overlayPath), { recursive: true });
+    await this.backend.run(exportArgv(this.backend.distroFor(this.spec), dest));
+    await this.relaunch(l);
+  }
+
+  /** Replaces the distro with checkpoint `name` (unregister, import) and starts it again. */
+  async restore(name: string): Promise<void> {
+    const src = this.checkpointPath(name);
+    if (!existsSync(src)) throw new Error(`No checkpoint named "${name}" for this session`);
+    const l = this.cur;
+    if (!l || this.stopping) throw new VmGoneError();
+    this.cur = null;
+    await this.backend.halt(this.spec, l);
+    await this.backend.run(unregisterArgv(this.backend.distroFor(this.spec)));
+    await this.backend.ensureDistro(this.spec, src);
+    await this.relaunch(l);
+  }
+
+  private async relaunch(old: Launch): Promise<void> {
+    try {
+      const l = await this.backend.launch(this.spec, this.dispatchTunnel);
+      if (this.stopping) {
+        // stop() was called while this launch was starting.
+        this.resolveExited(await this.backend.halt(this.spec, l));
+        throw new VmGoneError();
+      }
+      this.cur = l;
+      this.watch(l);
+    } catch (e) {
+      if (!(e instanceof VmGoneError)) {
+        this.stopping = true;
+        this.resolveExited(await old.exited);
+      }
+      throw e;
+    }
+  }
+
+  /** Closes the channel, kills wsl.exe after the grace period, terminates the distro. */
+  stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopping = true;
+      this.stopped = (async () => {
+        const l = this.cur;
+        if (l) {
+          await this.backend.halt(this.spec, l);
+          await this.exited;
+        }
+        await rm(this.spec.runDir, { recursive: true, force: true });
+      })();
+    }
+    return this.stopped;
+  }
+}
