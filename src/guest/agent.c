@@ -198,7 +198,7 @@ static const char *errno_name(int e) {
 
 #define CG_MOUNT "/sys/fs/cgroup"
 #define CG_ROOT CG_MOUNT "/paddock"
-#define CG_PIDS_MAX 2048
+#define CG_PIDS_MAX 1024
 #define CG_RESERVE_MIN (96ull << 20) /* kept for the agent and the kernel... */
 #define CG_RESERVE_PCT 15            /* ...or this share of RAM, whichever is larger */
 #define CG_RETRY_MS 10000            /* backstop for removing leaves; SIGCHLD does it normally */

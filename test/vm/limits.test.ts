@@ -147,7 +147,7 @@ async function waitAllGone(vm: QemuVm, t0: number, limitMs: number) {
  * of them take a few seconds of emulated CPU; and the guest's clock (jiffies here) falls behind
  * the host's while the guest is that busy, so its timer fires late.
  */
-const BOMB_SLACK_MS = 6000;
+const BOMB_SLACK_MS = 8000;
 
 describe('resource limits in the guest (real VM)', () => {
   let sessionRoot: string;
@@ -181,7 +181,7 @@ describe('resource limits in the guest (real VM)', () => {
     // RAM minus a reserve for the agent and the kernel.
     expect(limits!.memoryMaxBytes).toBeGreaterThan(200 * 2 ** 20);
     expect(limits!.memoryMaxBytes).toBeLessThan((MEMORY_MB - 90) * 2 ** 20);
-    expect(limits!.pidsMax).toBe(2048);
+    expect(limits!.pidsMax).toBe(1024);
     const r = await sh(vm, 'cat /proc/self/cgroup; cat /sys/fs/cgroup/paddock/memory.max');
     expect(r.exitCode).toBe(0);
     const [cg, max] = r.out.trim().split('\n');
@@ -230,7 +230,7 @@ describe('resource limits in the guest (real VM)', () => {
     const { peak, goneMs } = await waitAllGone(vm, t0, 30_000);
     console.log(`fork bomb: peak ${peak} processes; all gone after ${Math.round(goneMs)} ms`);
     expect(peak).toBeGreaterThan(100); // it did run
-    expect(peak).toBeLessThanOrEqual(2048);
+    expect(peak).toBeLessThanOrEqual(1024);
     expect(goneMs).toBeLessThan(10_000 + BOMB_SLACK_MS);
     expectHostFine(await w.stop(), 'fork bomb');
     await expectNextExecWorks(vm);
