@@ -15,20 +15,13 @@ import {
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { PassThrough, type Duplex } from 'node:stream';
-import {
-  VmGoneError,
-  type ExecHandle,
-  type ExecRequest,
-  type FileStat,
-  type Vm,
-  type VmBackend,
-  type VmSpec,
-} from '../backend.js';
+import type { Duplex } from 'node:stream';
+import { VmGoneError, type Vm, type VmBackend, type VmSpec } from '../backend.js';
 import { GuestClient } from '../guest/client.js';
-import { VmBootError, checkpointsDir } from '../qemu/backend.js';
+import { VmBootError } from '../qemu/backend.js';
 import { buildVzConfig } from './config.js';
 import { HelperLineParser, encodeOp, type HelperEvent, type HelperOp } from './helper-protocol.js';
+import { checkpointFile, GuestVm } from '../guest-vm.js';
 
 /** How to run the Swift helper, and timings. */
 export interface AppleBackendOptions {
@@ -47,7 +40,6 @@ type Exit = { code: number | null; signal: string | null };
 
 // Unix socket paths are limited to 104 bytes on macOS (sun_path); leave room.
 const MAX_SOCK_PATH = 96;
-const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * Copies a disk file as an APFS clone where possible (copy-on-write: instant, no extra space);
@@ -272,18 +264,8 @@ export class AppleBackend implements VmBackend {
   }
 }
 
-function failedHandle(err: Error): ExecHandle {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end();
-  const result = Promise.reject(err);
-  result.catch(() => {});
-  return { stdout, stderr, stdin: new PassThrough(), result, kill: () => {} };
-}
-
 /** A running Apple VM; restore boots a fresh helper on the restored disk. */
-class AppleVm implements Vm {
+class AppleVm extends GuestVm implements Vm {
   readonly id = randomBytes(6).toString('hex');
   /** Hardware virtualization (Hypervisor.framework); the interface calls that 'kvm'. */
   readonly accel = 'kvm' as const;
@@ -291,13 +273,13 @@ class AppleVm implements Vm {
   private resolveExited!: (v: Exit) => void;
   private stopping = false;
   private stopped: Promise<void> | null = null;
-  private readonly tunnelHandlers: ((s: Duplex) => void)[] = [];
 
   constructor(
     private readonly spec: VmSpec,
     private readonly backend: AppleBackend,
     private inst: Instance | null,
   ) {
+    super();
     this.exited = new Promise((r) => (this.resolveExited = r));
     if (inst) this.watch(inst);
   }
@@ -320,45 +302,12 @@ class AppleVm implements Vm {
     });
   }
 
-  private client(): GuestClient {
-    if (!this.inst || this.stopping) throw new VmGoneError();
-    return this.inst.client;
-  }
-
-  dispatchTunnel = (stream: Duplex): void => {
-    if (this.tunnelHandlers.length === 0) stream.destroy();
-    for (const h of this.tunnelHandlers) h(stream);
-  };
-
-  exec(req: ExecRequest): ExecHandle {
-    try {
-      return this.client().exec(req);
-    } catch (e) {
-      return failedHandle(e as Error);
-    }
-  }
-  readFile(path: string): Promise<Buffer> {
-    return Promise.resolve().then(() => this.client().readFile(path));
-  }
-  writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void> {
-    return Promise.resolve().then(() => this.client().writeFile(path, data, opts));
-  }
-  stat(path: string): Promise<FileStat> {
-    return Promise.resolve().then(() => this.client().stat(path));
-  }
-  list(path: string): Promise<FileStat[]> {
-    return Promise.resolve().then(() => this.client().list(path));
-  }
-  ping(): Promise<number> {
-    return Promise.resolve().then(() => this.client().ping());
-  }
-  onTunnel(handler: (stream: Duplex) => void): void {
-    this.tunnelHandlers.push(handler);
+  protected liveClient(): GuestClient | null {
+    return this.inst && !this.stopping ? this.inst.client : null;
   }
 
   private checkpointPath(name: string): string {
-    if (!CHECKPOINT_NAME.test(name)) throw new Error(`Bad checkpoint name "${name}"`);
-    return join(checkpointsDir(this.spec.overlayPath), `${name}.img`);
+    return checkpointFile(this.spec.overlayPath, name, 'img');
   }
 
   /**

@@ -5,22 +5,15 @@ import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, unlink } from 'no
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { PassThrough, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
-import {
-  VmGoneError,
-  type ExecHandle,
-  type ExecRequest,
-  type FileStat,
-  type Vm,
-  type VmBackend,
-  type VmSpec,
-} from '../backend.js';
+import { VmGoneError, type Vm, type VmBackend, type VmSpec } from '../backend.js';
 import { GuestClient } from '../guest/client.js';
 import type { Hello } from '../guest/protocol.js';
 import { probeAccel, type AccelProbe } from './accel.js';
 import { buildQemuArgs, qemuOptValue } from './args.js';
 import { QmpClient } from './qmp.js';
+import { checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
 
 const execFileP = promisify(execFile);
 
@@ -326,33 +319,16 @@ async function stopInstance(inst: Instance, graceMs: number): Promise<void> {
   if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
 }
 
-/** A handle whose command failed before it started (the VM is gone or restarting). */
-function failedHandle(err: Error): ExecHandle {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end();
-  const result = Promise.reject(err);
-  result.catch(() => {});
-  return { stdout, stderr, stdin: new PassThrough(), result, kill: () => {} };
-}
-
-const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** Where a session's checkpoints live (next to its overlay); remove it with the session. */
-export function checkpointsDir(overlayPath: string): string {
-  return `${resolvePath(overlayPath)}.checkpoints`;
-}
+export { checkpointsDir } from '../guest-vm.js';
 
 /** A running QEMU VM; survives restore (which boots a fresh QEMU on the restored disk). */
-class QemuVm implements Vm {
+class QemuVm extends GuestVm implements Vm {
   readonly id: string;
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   private resolveExited!: (v: { code: number | null; signal: string | null }) => void;
   private inst: Instance | null;
   private stopping = false;
   private stopped: Promise<void> | null = null;
-  private readonly tunnelHandlers: ((s: Duplex) => void)[] = [];
   readonly timings: VmTimings;
 
   constructor(
@@ -361,6 +337,7 @@ class QemuVm implements Vm {
     private readonly backend: QemuBackend,
     inst: Instance,
   ) {
+    super();
     this.id = randomBytes(6).toString('hex');
     this.inst = inst;
     this.timings = { bootToReadyMs: inst.bootToReadyMs };
@@ -404,57 +381,12 @@ class QemuVm implements Vm {
     await rm(this.spec.runDir, { recursive: true, force: true });
   }
 
-  private client(): GuestClient {
-    if (!this.inst || this.stopping) throw new VmGoneError();
-    return this.inst.client;
-  }
-
-  /** Emits a tunnel to every handler registered with onTunnel. */
-  dispatchTunnel = (stream: Duplex): void => {
-    if (this.tunnelHandlers.length === 0) {
-      stream.destroy();
-      return;
-    }
-    for (const h of this.tunnelHandlers) h(stream);
-  };
-
-  exec(req: ExecRequest): ExecHandle {
-    let c: GuestClient;
-    try {
-      c = this.client();
-    } catch (e) {
-      return failedHandle(e as Error);
-    }
-    return c.exec(req);
-  }
-
-  async readFile(path: string): Promise<Buffer> {
-    return this.client().readFile(path);
-  }
-
-  async writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void> {
-    return this.client().writeFile(path, data, opts);
-  }
-
-  async stat(path: string): Promise<FileStat> {
-    return this.client().stat(path);
-  }
-
-  async list(path: string): Promise<FileStat[]> {
-    return this.client().list(path);
-  }
-
-  async ping(): Promise<number> {
-    return this.client().ping();
-  }
-
-  onTunnel(handler: (stream: Duplex) => void): void {
-    this.tunnelHandlers.push(handler);
+  protected liveClient(): GuestClient | null {
+    return this.inst && !this.stopping ? this.inst.client : null;
   }
 
   private checkpointPath(name: string): string {
-    if (!CHECKPOINT_NAME.test(name)) throw new Error(`Bad checkpoint name "${name}"`);
-    return join(checkpointsDir(this.spec.overlayPath), `${name}.qcow2`);
+    return checkpointFile(this.spec.overlayPath, name, 'qcow2');
   }
 
   /**

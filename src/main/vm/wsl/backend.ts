@@ -3,18 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { Duplex, PassThrough } from 'node:stream';
-import {
-  VmGoneError,
-  type ExecHandle,
-  type ExecRequest,
-  type FileStat,
-  type Vm,
-  type VmBackend,
-  type VmSpec,
-} from '../backend.js';
+import { Duplex } from 'node:stream';
+import { VmGoneError, type Vm, type VmBackend, type VmSpec } from '../backend.js';
 import { GuestClient } from '../guest/client.js';
-import { VmBootError, checkpointsDir } from '../qemu/backend.js';
+import { VmBootError } from '../qemu/backend.js';
 import {
   distroName,
   execArgv,
@@ -27,6 +19,7 @@ import {
   wslConf,
 } from './commands.js';
 import { RELAY_SOURCE } from './relay.js';
+import { checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
 
 /** Where the WSL backend finds wsl.exe and the published root filesystem. */
 export interface WslBackendOptions {
@@ -42,7 +35,6 @@ export interface WslBackendOptions {
 }
 
 type Exit = { code: number | null; signal: string | null };
-const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** One agent launch: the wsl.exe process whose stdio is the channel. */
 interface Launch {
@@ -182,18 +174,8 @@ export class WslBackend implements VmBackend {
   }
 }
 
-function failedHandle(err: Error): ExecHandle {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end();
-  const result = Promise.reject(err);
-  result.catch(() => {});
-  return { stdout, stderr, stdin: new PassThrough(), result, kill: () => {} };
-}
-
 /** A running WSL sandbox. */
-class WslVm implements Vm {
+class WslVm extends GuestVm implements Vm {
   readonly id = randomBytes(6).toString('hex');
   /** Hyper-V hardware virtualization; the interface calls that 'kvm'. */
   readonly accel = 'kvm' as const;
@@ -201,13 +183,13 @@ class WslVm implements Vm {
   private resolveExited!: (v: Exit) => void;
   private stopping = false;
   private stopped: Promise<void> | null = null;
-  private readonly tunnelHandlers: ((s: Duplex) => void)[] = [];
 
   constructor(
     private readonly spec: VmSpec,
     private readonly backend: WslBackend,
     private cur: Launch | null,
   ) {
+    super();
     this.exited = new Promise((r) => (this.resolveExited = r));
     if (cur) this.watch(cur);
   }
@@ -226,45 +208,12 @@ class WslVm implements Vm {
     });
   }
 
-  private client(): GuestClient {
-    if (!this.cur || this.stopping) throw new VmGoneError();
-    return this.cur.client;
-  }
-
-  dispatchTunnel = (stream: Duplex): void => {
-    if (this.tunnelHandlers.length === 0) stream.destroy();
-    for (const h of this.tunnelHandlers) h(stream);
-  };
-
-  exec(req: ExecRequest): ExecHandle {
-    try {
-      return this.client().exec(req);
-    } catch (e) {
-      return failedHandle(e as Error);
-    }
-  }
-  readFile(path: string): Promise<Buffer> {
-    return Promise.resolve().then(() => this.client().readFile(path));
-  }
-  writeFile(path: string, data: Buffer, opts?: { mode?: number }): Promise<void> {
-    return Promise.resolve().then(() => this.client().writeFile(path, data, opts));
-  }
-  stat(path: string): Promise<FileStat> {
-    return Promise.resolve().then(() => this.client().stat(path));
-  }
-  list(path: string): Promise<FileStat[]> {
-    return Promise.resolve().then(() => this.client().list(path));
-  }
-  ping(): Promise<number> {
-    return Promise.resolve().then(() => this.client().ping());
-  }
-  onTunnel(handler: (stream: Duplex) => void): void {
-    this.tunnelHandlers.push(handler);
+  protected liveClient(): GuestClient | null {
+    return this.cur && !this.stopping ? this.cur.client : null;
   }
 
   private checkpointPath(name: string): string {
-    if (!CHECKPOINT_NAME.test(name)) throw new Error(`Bad checkpoint name "${name}"`);
-    return join(checkpointsDir(this.spec.overlayPath), `${name}.tar`);
+    return checkpointFile(this.spec.overlayPath, name, 'tar');
   }
 
   /**
