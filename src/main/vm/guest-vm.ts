@@ -87,3 +87,20 @@ export abstract class GuestVm {
     this.tunnelHandlers.push(handler);
   }
 }
+
+/**
+ * Boots an instance and wraps it in its Vm, holding guest tunnels that open before the Vm exists
+ * (between the agent's HELLO and the constructor) and handing them over once it does.
+ */
+export async function bootWithTunnels<I, V extends GuestVm>(
+  boot: (onTunnel: (s: Duplex) => void) => Promise<I>,
+  wrap: (inst: I) => V,
+): Promise<V> {
+  let vm: V | null = null;
+  const early: Duplex[] = [];
+  const inst = await boot((s) => (vm ? vm.dispatchTunnel(s) : early.push(s)));
+  const made = wrap(inst);
+  vm = made;
+  for (const s of early) made.dispatchTunnel(s);
+  return made;
+}

@@ -21,7 +21,7 @@ import { GuestClient } from '../guest/client.js';
 import { VmBootError } from '../qemu/backend.js';
 import { buildVzConfig } from './config.js';
 import { HelperLineParser, encodeOp, type HelperEvent, type HelperOp } from './helper-protocol.js';
-import { checkpointFile, GuestVm } from '../guest-vm.js';
+import { bootWithTunnels, checkpointFile, GuestVm } from '../guest-vm.js';
 
 /** How to run the Swift helper, and timings. */
 export interface AppleBackendOptions {
@@ -253,14 +253,10 @@ export class AppleBackend implements VmBackend {
 
   async start(spec: VmSpec): Promise<Vm> {
     await this.ensureDisk(spec);
-    const box: { vm: AppleVm | null; early: Duplex[] } = { vm: null, early: [] };
-    const inst = await this.boot(spec, (s) =>
-      box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s),
+    return bootWithTunnels(
+      (onTunnel) => this.boot(spec, onTunnel),
+      (inst) => new AppleVm(spec, this, inst),
     );
-    const vm = new AppleVm(spec, this, inst);
-    box.vm = vm;
-    for (const s of box.early) vm.dispatchTunnel(s);
-    return vm;
   }
 }
 

@@ -13,7 +13,7 @@ import type { Hello } from '../guest/protocol.js';
 import { probeAccel, type AccelProbe } from './accel.js';
 import { buildQemuArgs, qemuOptValue } from './args.js';
 import { QmpClient } from './qmp.js';
-import { checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
+import { bootWithTunnels, checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
 
 const execFileP = promisify(execFile);
 
@@ -720,53 +720,52 @@ export class QemuBackend implements VmBackend {
       consoleLog: d.consoleLog,
       args: [],
     };
-    const box: { vm: QemuVm | null; early: Duplex[] } = { vm: null, early: [] };
     const proc: QemuProc = {
       pid: d.pid,
       kill: (sig) => {
         if (isQemuWithSocket(d.pid, d.agentSocket)) process.kill(d.pid, sig);
       },
     };
-    const inst = await connectInstance({
-      layout,
-      proc,
-      exited: foreignExit(d.pid),
-      stderr: () => {
-        try {
-          return readFileSync(join(d.spec.runDir, 'qemu.stderr'), 'utf8').slice(-4000);
-        } catch {
-          return '';
-        }
-      },
-      spawnError: () => null,
-      qemuBinary: this.qemuBinary,
-      bootTimeoutMs: this.bootTimeout(d.accel),
-      onTunnel: (s) => (box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s)),
-      t0: performance.now(),
-    });
-    const vm = new QemuVm(d.spec, d.accel, this, inst);
-    box.vm = vm;
-    for (const s of box.early) vm.dispatchTunnel(s);
-    this.log(`VM ${vm.id} attached to warm QEMU ${d.pid} in ${inst.bootToReadyMs} ms`);
+    const vm = await bootWithTunnels(
+      (onTunnel) =>
+        connectInstance({
+          layout,
+          proc,
+          exited: foreignExit(d.pid),
+          stderr: () => {
+            try {
+              return readFileSync(join(d.spec.runDir, 'qemu.stderr'), 'utf8').slice(-4000);
+            } catch {
+              return '';
+            }
+          },
+          spawnError: () => null,
+          qemuBinary: this.qemuBinary,
+          bootTimeoutMs: this.bootTimeout(d.accel),
+          onTunnel,
+          t0: performance.now(),
+        }),
+      (inst) => new QemuVm(d.spec, d.accel, this, inst),
+    );
+    this.log(`VM ${vm.id} attached to warm QEMU ${d.pid} in ${vm.timings.bootToReadyMs} ms`);
     return vm;
   }
 
   async start(spec: VmSpec): Promise<Vm> {
     const accel = spec.accel === 'auto' ? (await this.probe(spec.imageDir)).accel : spec.accel;
     await this.ensureOverlay(spec);
-    const box: { vm: QemuVm | null; early: Duplex[] } = { vm: null, early: [] };
-    const inst = await bootInstance({
-      spec,
-      accel,
-      qemuBinary: this.qemuBinary,
-      bootTimeoutMs: this.bootTimeout(accel),
-      // Tunnels cannot open before HELLO, but route through the Vm once it exists.
-      onTunnel: (s) => (box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s)),
-    });
-    const vm = new QemuVm(spec, accel, this, inst);
-    box.vm = vm;
-    for (const s of box.early) vm.dispatchTunnel(s);
-    this.log(`VM ${vm.id} ready in ${inst.bootToReadyMs} ms (${accel})`);
+    const vm = await bootWithTunnels(
+      (onTunnel) =>
+        bootInstance({
+          spec,
+          accel,
+          qemuBinary: this.qemuBinary,
+          bootTimeoutMs: this.bootTimeout(accel),
+          onTunnel,
+        }),
+      (inst) => new QemuVm(spec, accel, this, inst),
+    );
+    this.log(`VM ${vm.id} ready in ${vm.timings.bootToReadyMs} ms (${accel})`);
     return vm;
   }
 }

@@ -19,7 +19,7 @@ import {
   wslConf,
 } from './commands.js';
 import { RELAY_SOURCE } from './relay.js';
-import { checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
+import { bootWithTunnels, checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
 
 /** Where the WSL backend finds wsl.exe and the published root filesystem. */
 export interface WslBackendOptions {
@@ -163,14 +163,10 @@ export class WslBackend implements VmBackend {
 
   async start(spec: VmSpec): Promise<Vm> {
     await this.ensureDistro(spec);
-    const box: { vm: WslVm | null; early: Duplex[] } = { vm: null, early: [] };
-    const l = await this.launch(spec, (s) =>
-      box.vm ? box.vm.dispatchTunnel(s) : box.early.push(s),
+    return bootWithTunnels(
+      (onTunnel) => this.launch(spec, onTunnel),
+      (l) => new WslVm(spec, this, l),
     );
-    const vm = new WslVm(spec, this, l);
-    box.vm = vm;
-    for (const s of box.early) vm.dispatchTunnel(s);
-    return vm;
   }
 }
 
