@@ -3,6 +3,7 @@ import type { Grant } from '../../../shared/app-contract.js';
 import type { Automation } from '../../../shared/automations-contract.js';
 import type { Res } from '../../../shared/api.js';
 import { call } from '../../api/hooks.js';
+import { GrantAdder } from '../folders/GrantAdder.js';
 import { formatRunTime, MISSED_LABEL, personTimeZone } from './automation-format.js';
 
 interface FolderChoice {
@@ -59,7 +60,6 @@ export function AutomationForm(props: {
     })),
   );
   const [foldersTouched, setFoldersTouched] = useState(false);
-  const [typed, setTyped] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const scheduleTz = editing && schedule.trim() === editing.scheduleText ? editing.tzid : tz;
@@ -73,26 +73,6 @@ export function AutomationForm(props: {
         : [...f, { key: g.id, label: g.hostPath, readOnly: g.readOnly, grantId: g.id }],
     );
   };
-  const addTyped = async () => {
-    if (!typed.trim()) return;
-    setError(null);
-    try {
-      addGrant(await call('grants:add', { path: typed.trim(), readOnly: false }));
-      setTyped('');
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-  const pick = async () => {
-    setError(null);
-    try {
-      const r = await call('grants:pick', { readOnly: false });
-      if (r.grant) addGrant(r.grant);
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (busy) return;
@@ -251,31 +231,12 @@ export function AutomationForm(props: {
             </li>
           ))}
         </ul>
-        {host === 'electron' ? (
-          <button type="button" onClick={() => void pick()}>
-            Choose folder…
-          </button>
-        ) : (
-          <div className="row">
-            <input
-              type="text"
-              className="grow"
-              aria-label="Automation folder path on this machine"
-              placeholder="/home/you/Documents/project"
-              value={typed}
-              onChange={(e) => setTyped(e.target.value)}
-              onKeyDown={(e) => {
-                if (e.key === 'Enter') {
-                  e.preventDefault();
-                  void addTyped();
-                }
-              }}
-            />
-            <button type="button" disabled={!typed.trim()} onClick={() => void addTyped()}>
-              Add folder
-            </button>
-          </div>
-        )}
+        <GrantAdder
+          host={host}
+          label="Automation folder path on this machine"
+          onGrant={addGrant}
+          onError={setError}
+        />
       </fieldset>
       <div className="row wrap">
         <label className="field grow">

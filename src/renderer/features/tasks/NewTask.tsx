@@ -3,7 +3,7 @@ import type { Settings } from '../../../shared/api.js';
 import type { Grant } from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
 import { getApi } from '../../api/paddock.js';
-import { FolderBrowser } from '../folders/FolderBrowser.js';
+import { GrantAdder } from '../folders/GrantAdder.js';
 
 interface Chosen {
   grant: Grant;
@@ -23,8 +23,6 @@ export function NewTask(props: {
 }) {
   const { host, settings, initialGrant, onGrantUsed, onCreated } = props;
   const [folders, setFolders] = useState<Chosen[]>([]);
-  const [typed, setTyped] = useState('');
-  const [browsing, setBrowsing] = useState(false);
   const [prompt, setPrompt] = useState('');
   const [mode, setMode] = useState<'auto' | 'ask'>(settings.approvalMode);
   const [extraHosts, setExtraHosts] = useState('');
@@ -67,27 +65,6 @@ export function NewTask(props: {
     }, 400);
     return () => clearTimeout(t);
   }, [warmKey]);
-
-  const addTyped = async (path: string) => {
-    setError(null);
-    try {
-      addGrant(await call('grants:add', { path, readOnly: false }));
-      setTyped('');
-      setBrowsing(false);
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-
-  const pick = async () => {
-    setError(null);
-    try {
-      const r = await call('grants:pick', { readOnly: false });
-      if (r.grant) addGrant(r.grant);
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
 
   const submit = async (e?: FormEvent) => {
     e?.preventDefault();
@@ -167,41 +144,12 @@ export function NewTask(props: {
               </li>
             ))}
           </ul>
-          {host === 'electron' ? (
-            <button type="button" onClick={() => void pick()}>
-              Choose folder…
-            </button>
-          ) : (
-            <div className="row">
-              <input
-                type="text"
-                className="grow"
-                placeholder="/home/you/Documents/project"
-                aria-label="Folder path on this machine"
-                value={typed}
-                onChange={(e) => setTyped(e.target.value)}
-                onKeyDown={(e) => {
-                  if (e.key === 'Enter') {
-                    e.preventDefault();
-                    if (typed.trim()) void addTyped(typed.trim());
-                  }
-                }}
-              />
-              <button
-                type="button"
-                disabled={!typed.trim()}
-                onClick={() => void addTyped(typed.trim())}
-              >
-                Add folder
-              </button>
-              <button type="button" onClick={() => setBrowsing((b) => !b)} aria-expanded={browsing}>
-                Browse…
-              </button>
-            </div>
-          )}
-          {browsing && (
-            <FolderBrowser onChoose={(p) => void addTyped(p)} onClose={() => setBrowsing(false)} />
-          )}
+          <GrantAdder
+            host={host}
+            label="Folder path on this machine"
+            onGrant={addGrant}
+            onError={setError}
+          />
         </fieldset>
 
         <label className="field">
