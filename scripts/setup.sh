@@ -5,11 +5,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "setup: installing packages needs root: run this script as root, or install sudo." >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 
 PACKAGES=(
-  # the sandbox VM and its image recipe
-  qemu-system-x86 qemu-utils mmdebstrap busybox-static lz4 e2fsprogs cpio zstd xz-utils
+  # the sandbox VM
+  qemu-system-x86 qemu-utils
+  # its image recipe (vm-images/): every program it runs that is not in an Essential package.
+  # src/main/vm/host-tools.ts names the same ones, and test/unit/host-tools.test.ts checks both
+  # against the programs the code and scripts really run.
+  bash apt mmdebstrap busybox-static kmod e2fsprogs lz4 zstd xz-utils cpio mawk binutils
+  # a normal user builds the image in user namespaces (newuidmap, newgidmap)
+  uidmap
   # the guest agent is C, compiled statically
   gcc libc6-dev make
   # the UI tests drive Debian's Chromium (never a downloaded browser)

@@ -40,14 +40,44 @@ if [ "$OUT" = --print-version ]; then
 	recipe_version
 	exit 0
 fi
-[ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap and device nodes in the rootfs need it)"
-for tool in mmdebstrap mkfs.ext4 lz4 cpio dpkg-deb apt-get sha256sum truncate; do
-	command -v "$tool" >/dev/null || die "missing $tool (apt-get install --no-install-recommends mmdebstrap e2fsprogs lz4 cpio busybox-static)"
-done
+# Every host program this recipe runs, with its Debian package. src/main/vm/host-tools.ts names
+# the same ones to the person before a build starts; test/unit/host-tools.test.ts checks that
+# scripts/setup.sh installs each one's package.
+need() { # program package
+	command -v "$1" >/dev/null 2>&1 || die "missing $1: install the package $2 (sudo apt-get install --no-install-recommends $2)"
+}
+need mmdebstrap mmdebstrap
+need mkfs.ext4 e2fsprogs
+need depmod kmod
+need lz4 lz4
+need xz xz-utils
+need zstd zstd
+need cpio cpio
+need dpkg-deb dpkg
+need apt-get apt
+need sha256sum coreutils
 BUSYBOX=/bin/busybox # from busybox-static; the initramfs has no libc
-[ -x "$BUSYBOX" ] || die "missing $BUSYBOX (apt-get install busybox-static)"
+[ -x "$BUSYBOX" ] || die "missing $BUSYBOX: install the package busybox-static"
 if command -v ldd >/dev/null && ldd "$BUSYBOX" >/dev/null 2>&1; then
-	die "$BUSYBOX is dynamically linked (install busybox-static, not busybox)"
+	die "$BUSYBOX is dynamically linked: install busybox-static, not busybox"
+fi
+
+# Root builds directly. A normal user builds in user namespaces: mmdebstrap's unshare mode makes
+# the root filesystem as a tarball, and assemble-rootfs.sh unpacks it and makes the ext4 image in
+# a namespace where the person is root and their subordinate ids (/etc/subuid) are the other
+# users, so file owners come out right without any real privilege (no loop mounts, no mknod).
+if [ "$(id -u)" = 0 ]; then
+	MODE=root
+	IN_NS=()
+else
+	MODE=unshare
+	need newuidmap uidmap
+	need unshare util-linux
+	IN_NS=(unshare --user --map-auto --map-root-user --)
+	grep -q "^$(id -un):" /etc/subuid 2>/dev/null ||
+		die "building as a normal user needs subordinate ids for $(id -un) in /etc/subuid and /etc/subgid (sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $(id -un)), or run the build as root"
+	"${IN_NS[@]}" true 2>/dev/null ||
+		die "this system does not allow user namespaces for $(id -un) (needed to build without root); run the build as root"
 fi
 
 VERSION="${PADDOCK_IMAGE_VERSION:-$(recipe_version)}"
@@ -82,9 +112,14 @@ fi
 progress 0.05 rootfs
 KDIR="$WORK/kernel"
 mkdir -p "$KDIR"
-ROOT="$WORK/rootfs"
+ROOTTAR="$WORK/rootfs.tar"
+# In unshare mode the customize hook runs as the namespace's root, a subordinate id that does not
+# own $KDIR: it must be able to write there (not sticky, so the files can be removed afterwards).
+chmod 0777 "$KDIR"
 PKGS="$(grep -v '^\s*#' "$HERE/packages.txt" | awk 'NF { print $1 }' | paste -sd, -)"
-mmdebstrap --variant=minbase --include="$PKGS" \
+# ./dev is left out of the tarball: the guest's init mounts a devtmpfs there (no device nodes are
+# needed, and a normal user could not create them).
+mmdebstrap --mode="$MODE" --variant=minbase --include="$PKGS" --skip=output/dev \
 	--dpkgopt='path-exclude=/usr/share/man/*' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
 	--dpkgopt='path-include=/usr/share/locale/locale.alias' \
@@ -93,21 +128,10 @@ mmdebstrap --variant=minbase --include="$PKGS" \
 	--dpkgopt='path-exclude=/usr/share/info/*' \
 	--aptopt='Acquire::Languages "none"' \
 	--customize-hook="sh '$HERE/fetch-kernel.sh' \"\$1\" '$KDIR'" \
-	"$SUITE" "$ROOT" \
+	"$SUITE" "$ROOTTAR" \
 	"deb $MIRROR $SUITE main" \
 	"deb $MIRROR $SUITE-updates main" \
 	"deb $SECURITY_MIRROR $SUITE-security main" >&2 || die "mmdebstrap failed"
-progress 0.75 customize
-if [ -n "$AGENT" ]; then install -m 0755 "$AGENT" "$ROOT/usr/local/bin/paddock-agent"; fi
-install -m 0755 "$HERE/paddock-init" "$ROOT/usr/local/sbin/paddock-init"
-echo paddock >"$ROOT/etc/hostname"
-printf '127.0.0.1\tlocalhost\n127.0.1.1\tpaddock\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
-: >"$ROOT/etc/resolv.conf"
-printf '# Paddock guest: no devices to mount at boot; the initramfs mounts / and /mnt/*.\n' >"$ROOT/etc/fstab"
-mkdir -p "$ROOT/mnt" "$ROOT/root" "$ROOT/tmp"
-chmod 1777 "$ROOT/tmp"
-rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb
-PKGLIST="$(dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f '${Package}\t${Version}\n')"
 
 # ---------------------------------------------------------------- kernel
 progress 0.80 kernel
@@ -203,10 +227,10 @@ echo "modules: $(tr '\n' ' ' <"$IR/lib/modules/load-order")" >&2
 (cd "$IR" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner 0:0 --quiet) >"$WORK/initrd.img"
 
 progress 0.90 mkfs
-truncate -s "$ROOTFS_SIZE" "$WORK/rootfs.img"
-# -m 0: no blocks reserved for root (everything in the guest is root); small journal.
-mkfs.ext4 -q -F -L paddock-root -m 0 -J size=16 -E root_owner=0:0 -d "$ROOT" "$WORK/rootfs.img" ||
-	die "mkfs.ext4 failed"
+"${IN_NS[@]}" bash "$HERE/assemble-rootfs.sh" "$ROOTTAR" "$WORK/rootfs.img" "$ROOTFS_SIZE" "${AGENT:-}" "$WORK/packages.tsv" ||
+	die "assembling the root filesystem failed"
+rm -f "$ROOTTAR"
+PKGLIST="$(cat "$WORK/packages.tsv")"
 
 # ---------------------------------------------------------------- manifest
 progress 0.97 manifest

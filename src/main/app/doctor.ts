@@ -12,6 +12,8 @@ export interface DoctorInputs {
   env: NodeJS.ProcessEnv;
   /** Reports whether KVM really boots a guest (probed by a real boot), or why it could not tell. */
   probeAccel?: () => Promise<{ accel: 'kvm' | 'tcg' | 'unknown'; detail: string; fix?: string }>;
+  /** Reports the host programs the VM and the image recipe run that are missing, with packages. */
+  hostTools?: () => { status: DoctorCheck['status']; detail: string; fix?: string };
   /** Reports the guest image, if one is built. */
   image?: () => { status: DoctorCheck['status']; detail: string; fix?: string };
   /** The API key as the app resolved it (stored, then environment); without it, env only. */
@@ -74,6 +76,9 @@ export async function runDoctor(inputs: DoctorInputs): Promise<DoctorCheck[]> {
     });
   }
 
+  if (inputs.hostTools) {
+    checks.push({ id: 'host-tools', label: 'Host programs', ...inputs.hostTools() });
+  }
   if (inputs.image) {
     checks.push({ id: 'image', label: 'Guest image', ...inputs.image() });
   }

@@ -44,7 +44,7 @@ export class ImageBuilds {
     } catch (e) {
       const message =
         e instanceof ImageBuildError
-          ? `${e.message} The full log is in ${e.logPath}.`
+          ? e.message
           : `The image build failed: ${(e as Error).message}`;
       emit('image:progress', { state: 'failed', step: 'failed', fraction: 0, message });
     }

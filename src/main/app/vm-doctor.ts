@@ -1,5 +1,6 @@
 import type { DoctorInputs } from './doctor.js';
-import { findImage } from '../vm/image.js';
+import { describeMissingTools, installCommand, missingHostTools } from '../vm/host-tools.js';
+import { findImage, imageBuildProblem } from '../vm/image.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 
 /**
@@ -8,16 +9,34 @@ import { QemuBackend } from '../vm/qemu/backend.js';
  */
 export async function vmDoctorInputs(
   dataDir: string,
-): Promise<Pick<DoctorInputs, 'probeAccel' | 'image'>> {
+): Promise<Pick<DoctorInputs, 'probeAccel' | 'image' | 'hostTools'>> {
   const image = await findImage(dataDir).catch(() => null);
   return {
+    hostTools: () => {
+      // Image tools matter only while there is no image to use.
+      const missing = missingHostTools(image ? ['vm'] : ['vm', 'image']);
+      const sentence = describeMissingTools(missing, 'Paddock');
+      return sentence
+        ? { status: 'fail', detail: sentence, fix: installCommand(missing.map((t) => t.pkg)) }
+        : { status: 'ok', detail: 'Every program the VM and its image recipe run is installed.' };
+    },
     image: () =>
       image
         ? {
             status: 'ok',
             detail: `Version ${image.version}, kernel ${image.manifest.kernel.release}, built ${image.manifest.builtAt}.`,
           }
-        : { status: 'fail', detail: 'No guest image is built yet.', fix: 'paddock image build' },
+        : ((problem) =>
+            problem
+              ? {
+                  status: 'fail',
+                  detail: `No guest image is built yet, and it cannot be built here. ${problem}`,
+                }
+              : {
+                  status: 'fail',
+                  detail: 'No guest image is built yet.',
+                  fix: 'paddock image build',
+                })(imageBuildProblem(dataDir)),
     probeAccel: async () => {
       if (!image) {
         return {

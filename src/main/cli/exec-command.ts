@@ -9,11 +9,11 @@ import { Store } from '../store/store.js';
 import { VmGoneError } from '../vm/backend.js';
 import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
-import { requireImage } from '../vm/image.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { WarmHandoff } from '../vm/qemu/warm-handoff.js';
 import { Sandbox } from '../vm/sandbox.js';
 import type { WarmSpec } from '../vm/warm-pool.js';
+import { imageOrBuild } from './image-build-ui.js';
 import { collect } from './pending-commands.js';
 
 /** Exit code when Paddock itself (not the command) failed, like `docker run`'s 125. */
@@ -26,6 +26,7 @@ interface ExecOptions {
   memory?: string;
   cpus?: string;
   keepWarm?: boolean;
+  yes?: boolean;
 }
 
 function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
@@ -68,6 +69,7 @@ export function registerExec(program: Command): void {
       '--keep-warm',
       'afterwards, leave one fresh VM booted for the same folders and sizes, for the next exec',
     )
+    .option('--yes', 'build the VM image first without asking, if it is missing')
     .argument('<cmd...>', 'the command and its arguments, after --')
     .passThroughOptions()
     .action(async (cmd: string[], opts: ExecOptions) => {
@@ -83,9 +85,7 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   const memoryMb = positiveInt(opts.memory, '--memory', 65536) ?? settings.vmMemoryMb;
   const cpus = positiveInt(opts.cpus, '--cpus', 64) ?? settings.vmCpus;
   const shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
-  const image = await requireImage(home).catch((e: Error) => {
-    throw new PaddockError('IMAGE_MISSING', e.message);
-  });
+  const image = await imageOrBuild(home, Boolean(opts.yes));
 
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
   const backend = new QemuBackend();

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { PaddockError } from '../../shared/result.js';
 import { dataDir } from '../store/app-paths.js';
-import { buildImage, findImage, ImageBuildError } from '../vm/image.js';
+import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
+import { buildImageWithProgress } from './image-build-ui.js';
 
 /** `paddock image build|status`: the guest image in the data folder. */
 export function registerImage(program: Command): void {
@@ -13,31 +14,12 @@ export function registerImage(program: Command): void {
     .option('--force', 'rebuild even if the current recipe was already built')
     .action(async (opts: { force?: boolean }) => {
       const started = Date.now();
-      let last = '';
-      try {
-        const info = await buildImage({
-          dataDir: dataDir(),
-          force: Boolean(opts.force),
-          onProgress: (step, fraction) => {
-            const line = `[${String(Math.round(fraction * 100)).padStart(3)}%] ${step}`;
-            if (line !== last) process.stderr.write(line + '\n');
-            last = line;
-          },
-        });
-        const size = Object.values(info.manifest.files).reduce((n, f) => n + f.size, 0);
-        process.stdout.write(
-          `Image ${info.version} ready in ${info.dir} (${(size / 2 ** 20).toFixed(0)} MiB apparent, ` +
-            `${((Date.now() - started) / 1000).toFixed(1)} s).\n`,
-        );
-      } catch (e) {
-        if (e instanceof ImageBuildError) {
-          throw new PaddockError(
-            'IMAGE_BUILD_FAILED',
-            `${e.message} The full log is in ${e.logPath}.`,
-          );
-        }
-        throw e;
-      }
+      const info = await buildImageWithProgress(dataDir(), { force: Boolean(opts.force) });
+      const size = Object.values(info.manifest.files).reduce((n, f) => n + f.size, 0);
+      process.stdout.write(
+        `Image ${info.version} ready in ${info.dir} (${(size / 2 ** 20).toFixed(0)} MiB apparent, ` +
+          `${((Date.now() - started) / 1000).toFixed(1)} s).\n`,
+      );
     });
 
   image
@@ -47,10 +29,7 @@ export function registerImage(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const info = await findImage(dataDir());
       if (!info) {
-        throw new PaddockError(
-          'IMAGE_MISSING',
-          'No guest image is built yet: run `paddock image build`.',
-        );
+        throw new PaddockError('IMAGE_MISSING', IMAGE_MISSING_HINT);
       }
       if (opts.json) {
         process.stdout.write(JSON.stringify(info.manifest) + '\n');

@@ -15,9 +15,9 @@ import type { ShareSpec } from '../vm/backend.js';
 import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
-import { requireImage } from '../vm/image.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { Sandbox } from '../vm/sandbox.js';
+import { imageOrBuild } from './image-build-ui.js';
 import { collect } from './pending-commands.js';
 
 interface RunOptions {
@@ -49,7 +49,7 @@ export function registerRun(program: Command): void {
     )
     .option(
       '--yes',
-      'answer yes to every question (tool calls, hosts outside the allowlist) without asking',
+      'answer yes to every question (tool calls, hosts outside the allowlist, building a missing VM image) without asking',
     )
     .option('--json', 'print one JSON event per line')
     .option(
@@ -123,9 +123,7 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     return sandbox;
   };
   try {
-    const image = await requireImage(home).catch((e: Error) => {
-      throw new PaddockError('IMAGE_MISSING', e.message);
-    });
+    const image = await imageOrBuild(home, Boolean(opts.yes));
     try {
       sandbox = new Sandbox({
         backend: new QemuBackend(),

@@ -1,9 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { packageRoot } from '../store/app-paths.js';
+import { describeMissingTools, missingHostTools } from './host-tools.js';
 
 /** What vm-images/build.sh writes to manifest.json; the part Paddock reads. */
 export interface ImageManifest {
@@ -29,7 +31,7 @@ export interface ImageInfo {
 
 /** The sentence a person gets when there is no image yet. */
 export const IMAGE_MISSING_HINT =
-  'The sandbox VM image is not built yet. Run `paddock image build` (it needs root for mmdebstrap and takes about a minute).';
+  'The sandbox VM image is not built yet: run `paddock image build` (about a minute).';
 
 /** No usable image in the data folder; the message says what to run. */
 export class ImageMissingError extends Error {
@@ -207,12 +209,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageInfo> {
         return { dir: finalDir, version, manifest };
       }
     }
-    if (process.getuid?.() !== 0) {
-      throw new ImageBuildError(
-        'Building the VM image needs root (mmdebstrap creates device nodes): run `sudo paddock image build`.',
-        '',
-      );
-    }
+    const problem = imageBuildProblem(opts.dataDir);
+    if (problem) throw new ImageBuildError(problem, '');
     const tmp = join(dir, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
     const logPath = join(dir, `build-${version}.log`);
     await mkdir(tmp);
@@ -254,7 +252,15 @@ async function runRecipe(
     await new Promise<void>((resolve, reject) => {
       const child = spawn('bash', [join(root, 'vm-images', 'build.sh'), outDir], {
         cwd: root,
-        env: { ...process.env, ...opts.env, PADDOCK_IMAGE_VERSION: version },
+        env: {
+          ...process.env,
+          // A normal user's PATH on Debian lacks the sbin folders that depmod and mkfs.ext4 live in.
+          PATH: [process.env.PATH, '/usr/local/sbin', '/usr/sbin', '/sbin']
+            .filter(Boolean)
+            .join(':'),
+          ...opts.env,
+          PADDOCK_IMAGE_VERSION: version,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
         // Own process group, so that an abort stops mmdebstrap and apt too, not only bash.
         detached: true,
@@ -285,10 +291,9 @@ async function runRecipe(
       child.on('close', (code, sig) => {
         opts.signal?.removeEventListener('abort', onAbort);
         if (code === 0) return resolve();
-        const last = tail.trim().split('\n').slice(-5).join('\n');
         reject(
           new ImageBuildError(
-            `Building the VM image failed (${sig ?? 'exit ' + code}). Full log: ${logPath}\n${last}`,
+            `Building the VM image failed: ${failureCause(tail, sig ?? `exit ${code}`)}. The full log is in ${logPath}.`,
             logPath,
           ),
         );
@@ -297,6 +302,59 @@ async function runRecipe(
   } finally {
     await log.close();
   }
+}
+
+/**
+ * The one cause of a failed recipe run, from its output: the last `build.sh: ...` sentence (the
+ * recipe's die()), else the last non-empty line, else how the process ended.
+ */
+export function failureCause(output: string, ended: string): string {
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const died = lines.filter((l) => /^(build\.sh|assemble-rootfs\.sh): /.test(l)).at(-1);
+  const cause = (died?.replace(/^[\w.-]+: /, '') ?? lines.at(-1) ?? `the recipe ended (${ended})`)
+    .replace(/[.\s]+$/, '')
+    .slice(0, 500);
+  return cause;
+}
+
+/**
+ * Why the image cannot be built on this machine, in one sentence with the command that fixes it,
+ * or null when it can: every host tool present (with its package named when not), and for a
+ * normal user subordinate ids and user namespaces (the rootless build needs both). Checked before
+ * anything is downloaded; `paddock doctor` shows the same sentence.
+ */
+export function imageBuildProblem(dataDir: string): string | null {
+  const missing = describeMissingTools(missingHostTools(['image']), 'Building the VM image');
+  if (missing) return missing;
+  if (process.getuid?.() === 0) return null;
+  const user = userInfo().username;
+  const asRoot = `\`sudo env PADDOCK_HOME='${dataDir}' npx paddock image build\``;
+  const hasIds = (file: string): boolean => {
+    try {
+      return readFileSync(file, 'utf8')
+        .split('\n')
+        .some((l) => l.startsWith(`${user}:`));
+    } catch {
+      return false;
+    }
+  };
+  if (!hasIds('/etc/subuid') || !hasIds('/etc/subgid')) {
+    return (
+      `Building the VM image as ${user} needs subordinate ids in /etc/subuid and /etc/subgid: run ` +
+      `\`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user}\`, or build as root with ${asRoot}.`
+    );
+  }
+  const probe = spawnSync('unshare', ['--user', '--map-root-user', 'true'], { stdio: 'ignore' });
+  if (probe.status !== 0) {
+    return (
+      `Building the VM image as ${user} needs user namespaces, which this system does not allow ` +
+      `(on Ubuntu, AppArmor restricts them): build as root with ${asRoot}.`
+    );
+  }
+  return null;
 }
 
 /** Writes a file atomically (temp + rename); used for small caches next to images. */
