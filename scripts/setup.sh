@@ -24,12 +24,25 @@ PACKAGES=(
   uidmap
   # the guest agent is C, compiled statically
   gcc libc6-dev make
-  # the UI tests drive Debian's Chromium (never a downloaded browser)
-  chromium
+  # the UI tests drive Debian's Chromium (never a downloaded browser); the rootless image test
+  # builds as a throwaway user
+  chromium passwd
   # native modules (better-sqlite3) build from source
   python3 g++
   ca-certificates
 )
+
+# node-gyp builds better-sqlite3 against Node's headers: use the ones installed with Node
+# (nodesource's nodejs and tarballs bring them; Debian's nodejs has them in libnode-dev) rather
+# than downloading them from nodejs.org.
+NODE_PREFIX=""
+if command -v node >/dev/null 2>&1; then
+  NODE_PREFIX="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+  if [ ! -f "$NODE_PREFIX/include/node/node_version.h" ] &&
+    dpkg -S "$(readlink -f "$(command -v node)")" 2>/dev/null | grep -q '^nodejs:'; then
+    PACKAGES+=(libnode-dev)
+  fi
+fi
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
@@ -47,4 +60,7 @@ fi
 
 # The Electron binary cannot be downloaded everywhere; `npm start` says what to do without it.
 export ELECTRON_SKIP_BINARY_DOWNLOAD=1
+if [ -n "$NODE_PREFIX" ] && [ -f "$NODE_PREFIX/include/node/node_version.h" ]; then
+  export npm_config_nodedir="$NODE_PREFIX"
+fi
 npm ci --no-audit --no-fund

@@ -87,7 +87,11 @@ OUT="$(cd "$OUT" && pwd)"
 WORK="$OUT/.work"
 rm -rf "$WORK" "$OUT/vmlinux" "$OUT/initrd.img" "$OUT/rootfs.img" "$OUT/manifest.json"
 mkdir -p "$WORK"
-cleanup() { rm -rf "$WORK"; }
+KDIR=""
+cleanup() {
+	rm -rf "$WORK"
+	if [ -n "$KDIR" ]; then "${IN_NS[@]}" rm -rf "$KDIR"; fi
+}
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- guest agent
@@ -110,12 +114,16 @@ fi
 
 # ---------------------------------------------------------------- root filesystem
 progress 0.05 rootfs
-KDIR="$WORK/kernel"
-mkdir -p "$KDIR"
+# In unshare mode the customize hook runs as the namespace's root, the person's first subordinate
+# id, which can neither enter their (0700) home and data folder nor write there. The hook and the
+# kernel download get a folder of their own under the temp folder, owned by that id (uid 1 in
+# IN_NS) and writable by it alone, so no other local user can swap the downloaded kernel.
+KDIR="$(mktemp -d "${TMPDIR:-/tmp}/paddock-kernel.XXXXXX")"
+cp "$HERE/fetch-kernel.sh" "$KDIR/fetch-kernel.sh"
+chmod 0755 "$KDIR"
+chmod 0644 "$KDIR/fetch-kernel.sh"
+if [ "$MODE" = unshare ]; then "${IN_NS[@]}" chown -R 1:1 "$KDIR"; fi
 ROOTTAR="$WORK/rootfs.tar"
-# In unshare mode the customize hook runs as the namespace's root, a subordinate id that does not
-# own $KDIR: it must be able to write there (not sticky, so the files can be removed afterwards).
-chmod 0777 "$KDIR"
 PKGS="$(grep -v '^\s*#' "$HERE/packages.txt" | awk 'NF { print $1 }' | paste -sd, -)"
 # ./dev is left out of the tarball: the guest's init mounts a devtmpfs there (no device nodes are
 # needed, and a normal user could not create them).
@@ -127,7 +135,7 @@ mmdebstrap --mode="$MODE" --variant=minbase --include="$PKGS" --skip=output/dev 
 	--dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/info/*' \
 	--aptopt='Acquire::Languages "none"' \
-	--customize-hook="sh '$HERE/fetch-kernel.sh' \"\$1\" '$KDIR'" \
+	--customize-hook="sh '$KDIR/fetch-kernel.sh' \"\$1\" '$KDIR'" \
 	"$SUITE" "$ROOTTAR" \
 	"deb $MIRROR $SUITE main" \
 	"deb $MIRROR $SUITE-updates main" \
@@ -136,12 +144,13 @@ mmdebstrap --mode="$MODE" --variant=minbase --include="$PKGS" --skip=output/dev 
 # ---------------------------------------------------------------- kernel
 progress 0.80 kernel
 KPKG="$(cat "$KDIR/package")"
-dpkg-deb -x "$KDIR"/"$KPKG"_*.deb "$KDIR/x"
-KVER="$(basename "$(ls -d "$KDIR"/x/lib/modules/*)")"
+KX="$WORK/kernel"
+dpkg-deb -x "$KDIR"/"$KPKG"_*.deb "$KX"
+KVER="$(basename "$(ls -d "$KX"/lib/modules/*)")"
 KPKG_VERSION="$(dpkg-deb -f "$KDIR"/"$KPKG"_*.deb Version)"
-BZ="$KDIR/x/boot/vmlinuz-$KVER"
-KCONFIG="$KDIR/x/boot/config-$KVER"
-MODROOT="$KDIR/x/lib/modules/$KVER"
+BZ="$KX/boot/vmlinuz-$KVER"
+KCONFIG="$KX/boot/config-$KVER"
+MODROOT="$KX/lib/modules/$KVER"
 
 # Cut the uncompressed ELF vmlinux out of the bzImage, as the kernel's scripts/extract-vmlinux
 # does: find a compressed-stream magic and decompress from there. VM-NOTES measured the cloud
@@ -165,7 +174,7 @@ grep -q '^CONFIG_PVH=y' "$KCONFIG" || die "kernel lacks CONFIG_PVH (needed for m
 
 # ---------------------------------------------------------------- initramfs
 progress 0.85 initramfs
-depmod -b "$KDIR/x" "$KVER" 2>/dev/null || die "depmod failed"
+depmod -b "$KX" "$KVER" 2>/dev/null || die "depmod failed"
 IR="$WORK/initramfs"
 mkdir -p "$IR"/{bin,sbin,dev,proc,sys,newroot,lib/modules}
 cp "$BUSYBOX" "$IR/bin/busybox"

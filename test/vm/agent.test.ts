@@ -83,7 +83,7 @@ describe('paddock run: the agent working in a real VM', () => {
     api = await startMessagesApi({ apiKey: KEY });
   });
   afterAll(async () => {
-    await api.close();
+    await api?.close();
   });
   beforeEach(() => {
     t = tempDir();

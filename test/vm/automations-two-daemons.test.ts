@@ -15,7 +15,7 @@ describe('two paddock daemons on one database', () => {
     api = await startMessagesApi({ apiKey: 'test-key' });
   });
   afterAll(async () => {
-    await api.close();
+    await api?.close();
   });
 
   it('run a minutely automation for three minutes with exactly one run per slot', async () => {

@@ -32,7 +32,7 @@ describe('automations end to end: paddock daemon, a real VM, the local Messages 
     api = await startMessagesApi({ apiKey: KEY });
   });
   afterAll(async () => {
-    await api.close();
+    await api?.close();
   });
   beforeEach(() => {
     t = tempDir();

@@ -23,7 +23,7 @@ describe('paddock exec (real VM)', () => {
     await ensureTestImage();
     t = tempDir();
   });
-  afterAll(() => t.cleanup());
+  afterAll(() => t?.cleanup());
 
   it('doctor reports the accelerator it probed and the image version', async () => {
     const image = await ensureTestImage();
@@ -165,8 +165,8 @@ describe('the egress boundary from inside the VM', () => {
     otherPort = (other.address() as AddressInfo).port;
   });
   afterAll(() => {
-    server.close();
-    other.close();
+    server?.close();
+    other?.close();
   });
 
   const spellings = (p: number) => [

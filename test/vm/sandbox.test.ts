@@ -41,7 +41,7 @@ describe('Sandbox (real VM)', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'pdk-sbx-'));
   });
   afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('fails a running command with VmGoneError when QEMU is killed, then boots a fresh VM', async () => {

@@ -59,7 +59,7 @@ describe('warm VMs (real VM)', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'pdk-warm-'));
   });
   afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('keys on everything fixed at QEMU start, shares and their modes included', () => {

@@ -41,6 +41,8 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { name: 'qemu-img', pkg: 'qemu-utils', need: 'vm' },
   { name: 'chromium', pkg: 'chromium', need: 'test', path: '/usr/bin/chromium' },
   { name: 'python3', pkg: 'python3', need: 'test' },
+  { name: 'useradd', pkg: 'passwd', need: 'test' },
+  { name: 'userdel', pkg: 'passwd', need: 'test' },
 ];
 
 /** Where `name` would be run from: an absolute path or the first match on PATH; null if none. */
