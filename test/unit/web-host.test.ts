@@ -60,9 +60,17 @@ const UPGRADE_HEADERS =
   'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
   'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 
-function openSocket(port: number, headers: Record<string, string>, query = '') {
+/** What the renderer offers on the upgrade: the protocol, and the token as a second value. */
+const protocols = (token: string) => ['paddock.v1', `paddock.token.${token}`];
+
+function openSocket(
+  port: number,
+  headers: Record<string, string>,
+  query = '',
+  subprotocols: string[] = [],
+) {
   return new Promise<{ ws?: WebSocket; status?: number }>((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/api${query}`, { headers });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api${query}`, subprotocols, { headers });
     ws.on('open', () => resolve({ ws }));
     ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
     ws.on('error', () => undefined);
@@ -195,20 +203,17 @@ describe('paddock serve (web host)', () => {
         .status,
     ).toBe(403);
     expect(
-      (
-        await openSocket(host.port, {
-          cookie: `${cookieName()}=${TOKEN}`,
-          origin: 'http://evil.example',
-        })
-      ).status,
+      (await openSocket(host.port, { origin: 'http://evil.example' }, '', protocols(TOKEN))).status,
     ).toBe(403);
   });
 
   it('answers the contract over an authorised WebSocket and survives malformed requests', async () => {
-    const { ws } = await openSocket(host.port, {
-      cookie: `${cookieName()}=${TOKEN}`,
-      origin: `http://127.0.0.1:${host.port}`,
-    });
+    const { ws } = await openSocket(
+      host.port,
+      { origin: `http://127.0.0.1:${host.port}` },
+      '',
+      protocols(TOKEN),
+    );
     expect(ws).toBeDefined();
     const info = await call(ws!, { id: 1, channel: 'app:info', req: {} });
     expect(info).toMatchObject({
@@ -331,7 +336,7 @@ describe('paddock serve (web host)', () => {
   });
 
   it('answers BAD_REQUEST to WebSocket messages that are JSON but not a request object', async () => {
-    const { ws } = await openSocket(host.port, {}, `?token=${TOKEN}`);
+    const { ws } = await openSocket(host.port, {}, '', protocols(TOKEN));
     expect(ws).toBeDefined();
     for (const m of ['null', '5', 'true', '"app:info"', '[1,2]']) {
       const r = await call(ws!, m);
@@ -350,7 +355,7 @@ describe('paddock serve (web host)', () => {
   });
 
   it('keeps replies bounded when a message carries an enormous channel or id', async () => {
-    const { ws } = await openSocket(host.port, {}, `?token=${TOKEN}`);
+    const { ws } = await openSocket(host.port, {}, '', protocols(TOKEN));
     ws!.send(JSON.stringify({ id: 9, channel: 'x'.repeat(100_000), req: {} }));
     const longChannel = await next(ws!);
     expect(longChannel.reply).toMatchObject({
@@ -369,14 +374,14 @@ describe('paddock serve (web host)', () => {
   });
 
   it('closes a WebSocket that sends invalid UTF-8, and keeps serving', async () => {
-    const { ws } = await openSocket(host.port, {}, `?token=${TOKEN}`);
+    const { ws } = await openSocket(host.port, {}, '', protocols(TOKEN));
     ws!.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
     expect(await next(ws!)).toEqual({ closed: 1007 });
     await stillServes();
   });
 
   it('closes a WebSocket that sends a message over 1 MiB, and keeps serving', async () => {
-    const { ws } = await openSocket(host.port, {}, `?token=${TOKEN}`);
+    const { ws } = await openSocket(host.port, {}, '', protocols(TOKEN));
     ws!.send('x'.repeat(1024 * 1024 + 1));
     expect(await next(ws!)).toEqual({ closed: 1009 });
     await stillServes();
@@ -391,31 +396,76 @@ describe('paddock serve (web host)', () => {
       expect((await get(host.port, '/', { cookie })).status, name).toBe(401);
       expect((await openSocket(host.port, { cookie, origin })).status, name).toBe(401);
     }
-    // The right cookie from a page on another local port is still refused (the Origin check).
+    // The right token from a page on another local port is still refused (the Origin check).
     const otherPort = `http://127.0.0.1:${host.port + 1}`;
+    const withToken = await openSocket(host.port, { origin: otherPort }, '', protocols(TOKEN));
+    expect(withToken.status).toBe(403);
     const cookie = `${cookieName()}=${TOKEN}`;
-    expect((await openSocket(host.port, { cookie, origin: otherPort })).status).toBe(403);
-    const { ws } = await openSocket(host.port, { cookie, origin });
+    expect((await get(host.port, '/', { cookie })).status).toBe(200);
+  });
+
+  // Class 3: cookies are shared by every port on 127.0.0.1, so another local server the browser
+  // visits receives ours; its backend can forge any Origin. The socket wants the token elsewhere.
+
+  it('refuses a WebSocket that holds only the cookie, even with our own Origin', async () => {
+    const origin = `http://127.0.0.1:${host.port}`;
+    const cookie = `${cookieName()}=${TOKEN}`;
+    expect((await openSocket(host.port, { cookie, origin })).status).toBe(401);
+    expect((await openSocket(host.port, { cookie, origin }, '', ['paddock.v1'])).status).toBe(401);
+    // Nor does the token anywhere but the subprotocol open it: the query or a bearer header.
+    expect((await openSocket(host.port, { origin }, `?token=${TOKEN}`)).status).toBe(401);
+    const bearer = { origin, authorization: `Bearer ${TOKEN}` };
+    expect((await openSocket(host.port, bearer, '', ['paddock.v1'])).status).toBe(401);
+  });
+
+  it('refuses a wrong token in the WebSocket subprotocol', async () => {
+    const origin = `http://127.0.0.1:${host.port}`;
+    const cookie = `${cookieName()}=${TOKEN}`;
+    const sameLength = TOKEN.slice(0, -1) + (TOKEN.endsWith('x') ? 'y' : 'x');
+    for (const t of ['wrong', sameLength, `${TOKEN}x`, '']) {
+      const r = await openSocket(host.port, { cookie, origin }, '', protocols(t));
+      expect(r.status, t).toBe(401);
+    }
+    // The right token with no protocol to speak is not a Paddock client.
+    const noVersion = await openSocket(host.port, { origin }, '', [`paddock.token.${TOKEN}`]);
+    expect(noVersion.status).toBe(400);
+  });
+
+  it('opens the WebSocket with the token as a subprotocol, and echoes only paddock.v1', async () => {
+    const origin = `http://127.0.0.1:${host.port}`;
+    const { ws } = await openSocket(host.port, { origin }, '', protocols(TOKEN));
     expect(ws).toBeDefined();
+    expect(ws!.protocol).toBe('paddock.v1');
+    const info = await call(ws!, { id: 1, channel: 'app:info', req: {} });
+    expect(info.result.ok).toBe(true);
     ws!.close();
   });
 });
 
 describe('paddock serve after close()', () => {
+  const CLOSE_TOKEN = 'close-token-0123456789';
+  it('refuses to start with a token that could not travel as a subprotocol value', async () => {
+    for (const token of ['short', 'has a space in it, and a comma', 'x'.repeat(300)]) {
+      await expect(
+        startWebHost({ core: {} as Core, port: 0, staticDir: '/nonexistent', token }),
+      ).rejects.toThrow(/token/);
+    }
+  });
+
   it('closes open sockets, refuses new connections and can be closed twice', async () => {
     const home = tempDir();
     const staticDir = path.join(home.dir, 'renderer');
     fs.mkdirSync(staticDir);
     fs.writeFileSync(path.join(staticDir, 'index.html'), '<!doctype html>');
     const core = new Core({ dataDir: path.join(home.dir, 'data'), host: 'web', env: {} });
-    const host = await startWebHost({ core, port: 0, staticDir, token: 'close-token' });
+    const host = await startWebHost({ core, port: 0, staticDir, token: CLOSE_TOKEN });
     try {
-      const { ws } = await openSocket(host.port, {}, '?token=close-token');
+      const { ws } = await openSocket(host.port, {}, '', protocols(CLOSE_TOKEN));
       const closed = next(ws!, 5_000);
       await host.close();
       expect((await closed).closed).toBeDefined();
       await host.close();
-      await expect(get(host.port, '/?token=close-token')).rejects.toThrow(/ECONNREFUSED/);
+      await expect(get(host.port, `/?token=${CLOSE_TOKEN}`)).rejects.toThrow(/ECONNREFUSED/);
     } finally {
       core.dispose();
       home.cleanup();

@@ -17,7 +17,7 @@ export interface WebHostOptions {
   port: number;
   /** The built renderer (index.html, app.js, app.css). */
   staticDir: string;
-  /** Fixed token for tests; a random one per launch otherwise. */
+  /** Fixed token for tests (16 to 256 of `[A-Za-z0-9_-]`); a random one per launch otherwise. */
   token?: string;
 }
 
@@ -45,11 +45,22 @@ const MAX_CHANNEL_CHARS = 64;
  * The cookie's name carries the port. Browsers scope cookies by host, not port, so every server on
  * 127.0.0.1 is sent every 127.0.0.1 cookie; with the port in the name each `paddock serve` reads
  * only its own, and a second launch cannot overwrite or stand in for the first one's. It does not
- * hide the value from another port's server: pages there are kept off the API by the Origin check.
+ * hide the value from another port's server, whose backend can replay it with any Origin it likes:
+ * so the cookie opens only the static files, never the API socket (see `SUBPROTOCOL`).
  */
 function cookieName(port: number): string {
   return `paddock_token_${port}`;
 }
+
+/**
+ * The WebSocket's protocol, the one subprotocol value the server echoes. The page also offers
+ * `paddock.token.<token>`, from the sessionStorage of its own origin (so of this port): a channel
+ * no cookie reaches, which is what the upgrade requires. The token is never echoed back.
+ */
+export const SUBPROTOCOL = 'paddock.v1';
+const TOKEN_SUBPROTOCOL_PREFIX = 'paddock.token.';
+/** A token is sent as part of a subprotocol value, so it must be an HTTP token (base64url is). */
+const TOKEN_SHAPE = /^[\w-]{16,256}$/;
 
 /** Same policy as the Electron window: nothing but our own bundled files and our own socket. */
 export const CONTENT_SECURITY_POLICY = [
@@ -87,6 +98,10 @@ interface Target {
 }
 
 const BAD_REQUEST: Refusal = { status: 400, message: 'Bad request.' };
+const UNAUTHORISED: Refusal = {
+  status: 401,
+  message: 'Missing or wrong token: open the address that `paddock serve` printed.',
+};
 
 /**
  * `paddock serve`: the renderer and the API over a WebSocket, on 127.0.0.1 only, behind a
@@ -95,6 +110,9 @@ const BAD_REQUEST: Refusal = { status: 400, message: 'Bad request.' };
  */
 export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const token = opts.token ?? crypto.randomBytes(24).toString('base64url');
+  if (!TOKEN_SHAPE.test(token)) {
+    throw new Error('The web host token must be 16 to 256 letters, digits, "-" or "_".');
+  }
   const staticRoot = path.resolve(opts.staticDir);
   const realStaticRoot = fs.realpathSync(staticRoot);
   let port = 0;
@@ -102,8 +120,8 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const allowedOrigins = () => new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
 
-  /** Returns a refusal, or null when the request may proceed. */
-  function gate(req: http.IncomingMessage, target: Target): Refusal | null {
+  /** Returns a refusal, or null when the request's Host is ours. */
+  function hostRefusal(req: http.IncomingMessage): Refusal | null {
     // SECURITY: DNS rebinding — a page on evil.example resolving to 127.0.0.1 sends its own Host.
     if (!allowedHosts().has(req.headers.host ?? '')) {
       return {
@@ -111,13 +129,19 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
         message: 'Refused: this server answers only to 127.0.0.1 or localhost.',
       };
     }
-    // SECURITY: every request, the WebSocket upgrade included, must carry the per-launch token
-    // (query, this port's cookie, or bearer).
+    return null;
+  }
+
+  /** Returns a refusal, or null when a plain HTTP request (a static file) may proceed. */
+  function gate(req: http.IncomingMessage, target: Target): Refusal | null {
+    const refusal = hostRefusal(req);
+    if (refusal) return refusal;
+    // SECURITY: every file request must carry the per-launch token (query, this port's cookie, or
+    // bearer). The cookie is enough here because the files hold no secret: they are the renderer
+    // bundle, the same for every install, and no response carries the token (Set-Cookie answers
+    // only a request that already showed it in the query). The API needs more: see upgradeRefusal.
     if (!presentedTokens(req, target, cookieName(port)).some((t) => sameToken(t, token))) {
-      return {
-        status: 401,
-        message: 'Missing or wrong token: open the address that `paddock serve` printed.',
-      };
+      return UNAUTHORISED;
     }
     return null;
   }
@@ -174,16 +198,31 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     noServer: true,
     maxPayload: MAX_MESSAGE_BYTES,
     perMessageDeflate: false,
+    // SECURITY: echo only our protocol, never the token value the client offered beside it
+    // (ws's default would echo the first value offered). upgradeRefusal has checked it is there.
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
   function upgradeRefusal(req: http.IncomingMessage): Refusal | null {
     const target = parseTarget(req.url);
     if ('status' in target) return target;
-    const refusal = gate(req, target);
+    const refusal = hostRefusal(req);
     if (refusal) return refusal;
+    const offered = offeredSubprotocols(req);
+    // SECURITY: the API socket takes the token only as a subprotocol value, which the page reads
+    // from its own sessionStorage. The cookie, query and bearer are ignored here: the cookie
+    // reaches every server on 127.0.0.1 whatever its port, and one that received it could replay
+    // it from its backend with a forged Origin. Compared in constant time.
+    const tokens = offered.filter((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+    if (!tokens.some((p) => sameToken(p.slice(TOKEN_SUBPROTOCOL_PREFIX.length), token))) {
+      return UNAUTHORISED;
+    }
+    if (!offered.includes(SUBPROTOCOL)) {
+      return { status: 400, message: `Refused: the socket speaks only ${SUBPROTOCOL}.` };
+    }
     const origin = req.headers.origin;
-    // SECURITY: a page from another origin (another port included) must not drive the API with
-    // the person's cookie.
+    // SECURITY: a browser page from another origin (another port included) must not drive the
+    // API, even one that got hold of the token; a second wall behind the subprotocol token.
     if (origin !== undefined && !allowedOrigins().has(origin)) {
       return { status: 403, message: 'Refused: a page from another origin.' };
     }
@@ -276,6 +315,16 @@ function presentedTokens(req: http.IncomingMessage, target: Target, cookie: stri
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) found.push(auth.slice(7));
   return found;
+}
+
+/**
+ * The values of Sec-WebSocket-Protocol, trimmed (Node joins repeated headers with ", "; the value
+ * is bounded by maxHeaderSize). ws parses the header again, strictly, before it accepts.
+ */
+function offeredSubprotocols(req: http.IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') return [];
+  return header.split(',').map((p) => p.trim());
 }
 
 /** Constant-time comparison of a presented token with ours. */

@@ -1,21 +1,31 @@
 import type { Channel, EventName, PaddockApi } from '../../shared/api.js';
 import type { Result } from '../../shared/result.js';
 
+/** The protocol `paddock serve` speaks on its socket (the server's `SUBPROTOCOL`). */
+const SUBPROTOCOL = 'paddock.v1';
+
 /**
  * The web host's transport: the same PaddockApi as Electron's preload, carried over a WebSocket to
- * `paddock serve`. The per-launch token travels as the HttpOnly cookie set when the page loaded.
+ * `paddock serve`. The per-launch token travels as a second subprotocol value,
+ * `paddock.token.<token>`, which no cookie can supply; the server echoes only `paddock.v1`.
+ * Without a token every call answers DISCONNECTED with how to get one.
  */
-export function connectWebSocketApi(url: string): PaddockApi {
+export function connectWebSocketApi(url: string, token: string | null): PaddockApi {
   let nextId = 1;
   const pending = new Map<number, (r: Result<unknown>) => void>();
   const listeners = new Map<EventName, Set<(p: unknown) => void>>();
   const queue: string[] = [];
-  const ws = new WebSocket(url);
+  const reopen = 'Open the address that `paddock serve` printed.';
+  let opened = false;
+  let closed = token === null;
+  let closedMessage = `This tab has no Paddock token. ${reopen}`;
+  const ws = token === null ? null : new WebSocket(url, [SUBPROTOCOL, `paddock.token.${token}`]);
 
-  ws.addEventListener('open', () => {
+  ws?.addEventListener('open', () => {
+    opened = true;
     for (const m of queue.splice(0)) ws.send(m);
   });
-  ws.addEventListener('message', (e) => {
+  ws?.addEventListener('message', (e) => {
     const msg = JSON.parse(String(e.data)) as {
       id?: number;
       result?: Result<unknown>;
@@ -29,21 +39,24 @@ export function connectWebSocketApi(url: string): PaddockApi {
       pending.delete(msg.id);
     }
   });
-  ws.addEventListener('close', () => {
-    for (const resolve of pending.values()) {
-      resolve({
-        ok: false,
-        error: {
-          code: 'DISCONNECTED',
-          message: 'Lost the connection to Paddock; reload the page.',
-        },
-      });
-    }
+  const disconnected = (): Result<unknown> => ({
+    ok: false,
+    error: { code: 'DISCONNECTED', message: closedMessage },
+  });
+  ws?.addEventListener('close', () => {
+    closed = true;
+    // Refused before it opened: a stale or wrong token, or the server is gone.
+    closedMessage = opened
+      ? 'Lost the connection to Paddock; reload the page.'
+      : `Could not connect to Paddock: it may have stopped, or this tab's token is from an earlier launch. ${reopen}`;
+    for (const resolve of pending.values()) resolve(disconnected());
     pending.clear();
+    queue.length = 0;
   });
 
   const invoke = (channel: Channel, req: unknown) =>
     new Promise<Result<unknown>>((resolve) => {
+      if (closed || !ws) return resolve(disconnected());
       const id = nextId++;
       pending.set(id, resolve);
       const m = JSON.stringify({ id, channel, req });
