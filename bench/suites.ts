@@ -1,5 +1,6 @@
 import { agentSuite } from './agent.js';
 import { automationsSuite } from './automations.js';
+import { floodSuite } from './flood.js';
 import { uiSuite } from './ui.js';
 import { vmSuite } from './vm.js';
 
@@ -10,4 +11,4 @@ export interface BenchSuite {
 }
 
 /** Suites in the order they run; the agent, automations and UI issues add theirs. */
-export const suites: BenchSuite[] = [vmSuite, agentSuite, automationsSuite, uiSuite];
+export const suites: BenchSuite[] = [vmSuite, floodSuite, agentSuite, automationsSuite, uiSuite];

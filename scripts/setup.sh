@@ -27,6 +27,8 @@ PACKAGES=(
   # the UI tests drive Debian's Chromium (never a downloaded browser); the rootless image test
   # builds as a throwaway user
   chromium passwd
+  # the fresh-machine check exports the work tree with git
+  git
   # native modules (better-sqlite3) build from source
   python3 g++
   ca-certificates

@@ -146,11 +146,15 @@ progress 0.80 kernel
 KPKG="$(cat "$KDIR/package")"
 KX="$WORK/kernel"
 dpkg-deb -x "$KDIR"/"$KPKG"_*.deb "$KX"
-KVER="$(basename "$(ls -d "$KX"/lib/modules/*)")"
+# Modules live in /lib/modules (bookworm) or /usr/lib/modules (trixie and later).
+MODBASE="$KX/lib/modules"
+[ -d "$MODBASE" ] || MODBASE="$KX/usr/lib/modules"
+KVER="$(basename "$(ls -d "$MODBASE"/* | head -1)")"
+[ -n "$KVER" ] || die "the kernel package has no modules folder"
 KPKG_VERSION="$(dpkg-deb -f "$KDIR"/"$KPKG"_*.deb Version)"
 BZ="$KX/boot/vmlinuz-$KVER"
 KCONFIG="$KX/boot/config-$KVER"
-MODROOT="$KX/lib/modules/$KVER"
+MODROOT="$MODBASE/$KVER"
 
 # Cut the uncompressed ELF vmlinux out of the bzImage, as the kernel's scripts/extract-vmlinux
 # does: find a compressed-stream magic and decompress from there. VM-NOTES measured the cloud

@@ -30,7 +30,13 @@ export const settingsSchema = z.object({
   approvalMode: z.enum(['auto', 'ask']),
   vmMemoryMb: z.number().int().min(128).max(65536),
   vmCpus: z.number().int().min(1).max(64),
+  /** Hosts every task may reach, as a person typed them in Settings. */
   networkAllowlist: z.array(z.string()),
+  /**
+   * Hosts a person allowed by answering "always" to a prompt. Kept apart because an answer to a
+   * prompt never opens loopback, private, link-local or metadata addresses.
+   */
+  promptAllowlist: z.array(z.string()),
   theme: z.enum(['system', 'light', 'dark']),
   /** Set once the person finished the first-run screens (key, model, VM check). */
   onboarded: z.boolean(),

@@ -47,20 +47,49 @@ export const taskSummarySchema = z.object({
 });
 export type TaskSummary = z.infer<typeof taskSummarySchema>;
 
-/** A question the running agent is waiting on: a tool call in ask mode, or a host to reach. */
+/**
+ * What an automation the agent asks to create (`schedule_automation`) would get. Shown to the
+ * person before it exists, because it outlives the task with the task's folders and network.
+ */
+export const automationPlanSchema = z.object({
+  name: z.string(),
+  /** What each run is told to do. */
+  prompt: z.string(),
+  /** The schedule as written, e.g. `every weekday at 9:00`. */
+  schedule: z.string(),
+  /** The IANA zone its times are in. */
+  timeZone: z.string(),
+  /** The first run in that zone, as a person reads it; null when the schedule has none left. */
+  firstRun: z.string().nullable(),
+  /** Every folder its runs get, with the host path. */
+  folders: z.array(z.object({ hostPath: z.string(), readOnly: z.boolean() })),
+  /** Every host its runs may reach (the allowlist in Settings included). */
+  hosts: z.array(z.string()),
+});
+export type AutomationPlan = z.infer<typeof automationPlanSchema>;
+
+/**
+ * A question the running agent is waiting on: a tool call in ask mode, a host to reach, or an
+ * automation to create (asked in every mode).
+ */
 export const approvalSchema = z.object({
   id: z.string(),
   taskId: z.string(),
-  kind: z.enum(['tool', 'network']),
-  /** The tool's name, or `host:port`. */
+  kind: z.enum(['tool', 'network', 'automation']),
+  /** The tool's name, `host:port`, or the automation's name. */
   subject: z.string(),
-  /** What the tool would do (its command or path), or why the host is not allowed. */
+  /** What the tool would do (its command or path), why the host is not allowed, or the plan. */
   detail: z.string(),
+  /** For `automation`: what it would get. */
+  automation: automationPlanSchema.optional(),
   createdAt: z.number(),
 });
 export type Approval = z.infer<typeof approvalSchema>;
 
-/** How the person can answer: `allow`/`deny` for tools; `once`/`session`/`always`/`deny` too. */
+/**
+ * How the person can answer: `once`/`session`/`always`/`deny`. For an automation only `deny`
+ * refuses; any other answer creates that one automation and is never remembered.
+ */
 export const approvalAnswerSchema = z.enum(['once', 'session', 'always', 'deny']);
 export type ApprovalAnswer = z.infer<typeof approvalAnswerSchema>;
 

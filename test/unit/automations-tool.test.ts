@@ -5,7 +5,8 @@ import { describeCreated } from '../../src/main/automations/agent-executor.js';
 import { AutomationService } from '../../src/main/automations/service.js';
 import { summarise } from '../../src/main/automations/summary.js';
 import { Store } from '../../src/main/store/store.js';
-import { agentSession } from '../helpers/agent.js';
+import type { ScheduleRequest } from '../../src/main/agent/tools/types.js';
+import { agentSession, scriptedApprover } from '../helpers/agent.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
 
@@ -61,18 +62,22 @@ describe('the schedule_automation tool', () => {
       },
       { reply: { content: [{ type: 'text', text: 'Scheduled.' }], stop_reason: 'end_turn' } },
     );
+    const input = (req: ScheduleRequest) => ({
+      name: req.name,
+      prompt: req.prompt,
+      schedule: req.schedule,
+      folders: [work],
+      ...(req.timeZone ? { tz: req.timeZone } : {}),
+    });
+    const { approver } = scriptedApprover();
     const { session } = agentSession(store, api, {
-      scheduleAutomation: async (req, sessionId) =>
-        describeCreated(
-          svc.create({
-            name: req.name,
-            prompt: req.prompt,
-            schedule: req.schedule,
-            folders: [work],
-            ...(req.timeZone ? { tz: req.timeZone } : {}),
-            createdBySession: sessionId,
-          }),
-        ),
+      // The person says yes to the plan (every automation is asked about).
+      approver: { ...approver, approveAutomation: async () => ({ answer: 'allow' }) },
+      scheduleAutomation: {
+        plan: (req) => svc.plan(input(req)),
+        create: async (req, sessionId) =>
+          describeCreated(svc.create({ ...input(req), createdBySession: sessionId })),
+      },
     });
     await session.run('every weekday morning, summarise my notes');
     const results = (

@@ -55,26 +55,57 @@ interface Use {
   where: string;
 }
 
+/**
+ * Quoted text set aside in one pass from the left (so an apostrophe inside double quotes does not
+ * open a single-quoted string): single-quoted text becomes '', double-quoted text keeps only the
+ * command substitutions inside it. Line breaks are kept.
+ */
+function stripQuotes(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length;) {
+    const c = text[i]!;
+    if (c === '\\') {
+      out += text.slice(i, i + 2);
+      i += 2;
+    } else if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      const stop = end < 0 ? text.length : end + 1;
+      out += blank(text.slice(i, stop), "''");
+      i = stop;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const inner = text.slice(i + 1, j);
+      const subs = inner.match(/\$\([^)]*\)?/g);
+      out += blank(text.slice(i, j + 1), subs ? subs.map(stripQuotes).join(' ') : '""');
+      i = j + 1;
+    } else {
+      out += c;
+      i += 1;
+    }
+  }
+  return out;
+}
+
 /** Keeps a match's line breaks, so that line numbers stay true after blanking it. */
 const blank = (m: string, keep = ''): string => keep + m.replace(/[^\n]/g, '').padEnd(0);
 
 /** The words in command position of a shell script, with quoted text and comments set aside. */
 export function shellCommands(text: string, file: string): Use[] {
   const functions = new Set([...text.matchAll(/^\s*([\w-]+)\s*\(\)\s*\{/gm)].map((m) => m[1]!));
-  const clean = text
+  const noComments = text
+    // here-documents: text for another program or another machine, not commands run here
+    .replace(
+      /<<-?[ \t]*(['"]?)(\w+)\1([^\n]*\n)([\s\S]*?\n)[ \t]*\2\n/g,
+      (m, _q, _w, rest: string) => blank(m, `<<x${rest.replace(/\n$/, '')}`),
+    )
     // comments (a # that starts a word), before quotes so that an apostrophe in one is harmless
     .replace(/(^|[ \t])#[^\n]*/gm, '$1')
     // parameter expansions: ${NAME}, ${NAME:-default}
     .replace(/\$\{[^}\n]*\}/g, 'x')
-    // single-quoted text: awk and sed programs, literals
-    .replace(/'[^']*'/g, (m) => blank(m, "''"))
     // arithmetic: $(( ... ))
-    .replace(/\$\(\([^)]*\)\)/g, 'x')
-    // double-quoted text, except the command substitutions inside it
-    .replace(/"((?:[^"\\]|\\.)*)"/g, (m, inner: string) => {
-      const subs = inner.match(/\$\([^)]*\)?/g);
-      return blank(m, subs ? subs.join(' ') : '""');
-    })
+    .replace(/\$\(\([^)]*\)\)/g, 'x');
+  const clean = stripQuotes(noComments)
     // array literals: NAME=( words )
     .replace(/\b[A-Za-z_]\w*\+?=\([^)]*\)/g, (m) => blank(m, 'x=x'))
     // continued lines join the line they continue (\0 stands for the newline, for line numbers)

@@ -237,6 +237,14 @@ describe('automations in the app core', () => {
       prompt: 'Sort my notes every morning',
       folders: [],
     });
+    // The person is always asked first, and says yes.
+    await until(() => seen.some((e) => e.event === 'approval:requested'));
+    const question = seen.find((e) => e.event === 'approval:requested')!.payload as {
+      id: string;
+      kind: string;
+    };
+    expect(question.kind).toBe('automation');
+    await rpc(core, 'approvals:answer', { id: question.id, answer: 'once' });
     await until(() =>
       seen.some((e) => {
         const t = e.payload as { id?: string; status?: string };

@@ -37,9 +37,9 @@ it('VM test files fail once, with the image error, when the image cannot be buil
     expect(r.status).not.toBe(0);
     const out = r.stdout + r.stderr;
     // Each failure block: " FAIL  vm  test/vm/FILE > SUITE" and, next, the error's first line.
-    const failures = [...out.matchAll(/^ FAIL\s+\|?vm\|?\s+test\/vm\/(\S+) [^\n]*\n(\S[^\n]*)/gm)].map(
-      (m) => ({ file: m[1]!, error: m[2]! }),
-    );
+    const failures = [
+      ...out.matchAll(/^ FAIL\s+\|?vm\|?\s+test\/vm\/(\S+) [^\n]*\n(\S[^\n]*)/gm),
+    ].map((m) => ({ file: m[1]!, error: m[2]! }));
     const files = fs.readdirSync(path.join(repo, 'test/vm')).filter((f) => f.endsWith('.test.ts'));
     expect([...new Set(failures.map((f) => f.file))].sort()).toEqual(files.sort());
     for (const f of failures) {

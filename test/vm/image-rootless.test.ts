@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { ImageManifest } from '../../src/main/vm/image.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeMissingTools, missingHostTools } from '../../src/main/vm/host-tools.js';
+import { ImageBuildError, type ImageManifest } from '../../src/main/vm/image.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -42,17 +43,28 @@ function paddockAs(
 describe('the image built without root', () => {
   const user = isRoot ? `pdk${randomBytes(3).toString('hex')}` : null;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-rootless-'));
-  if (user) {
-    execFileSync('useradd', ['--create-home', '--shell', '/usr/sbin/nologin', user]);
-    fs.chownSync(
-      home,
-      Number(execFileSync('id', ['-u', user])),
-      Number(execFileSync('id', ['-g', user])),
+  const sbin = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
+  beforeAll(() => {
+    // Fail for the real reason when the build cannot work here, before making a user.
+    const missing = describeMissingTools(
+      missingHostTools(['image'], { root: false }),
+      'Building the VM image',
     );
-  }
+    if (missing) throw new ImageBuildError(missing, '');
+    if (user) {
+      execFileSync('useradd', ['--create-home', '--shell', '/usr/sbin/nologin', user], {
+        env: sbin,
+      });
+      fs.chownSync(
+        home,
+        Number(execFileSync('id', ['-u', user])),
+        Number(execFileSync('id', ['-g', user])),
+      );
+    }
+  });
   afterAll(() => {
     fs.rmSync(home, { recursive: true, force: true });
-    if (user) spawnSync('userdel', ['--remove', user]);
+    if (user) spawnSync('userdel', ['--remove', user], { env: sbin });
   });
 
   it('builds as a normal user, and the guest sees root-owned system files', async () => {

@@ -1,6 +1,12 @@
+/** Pieces kept before they are joined into one (see OutputCap.push). */
+const MAX_PIECES = 64;
+
 /**
  * Keeps the head and the tail of a stream of bytes and counts the rest, so a command that prints
  * 10 MB (or 1 GB) costs a bounded amount of memory and a bounded number of tokens.
+ * SECURITY: bounded in bytes *and* in pieces: the output comes from the guest, which chooses how
+ * it is cut; a million one-byte chunks must not become a million kept Buffers, nor a small
+ * slice keep a large buffer it came from alive.
  */
 export class OutputCap {
   private head: Buffer[] = [];
@@ -18,15 +24,24 @@ export class OutputCap {
     this.total += chunk.length;
     if (this.headLen < this.headMax) {
       const take = Math.min(chunk.length, this.headMax - this.headLen);
-      this.head.push(chunk.subarray(0, take));
+      this.head.push(Buffer.from(chunk.subarray(0, take)));
       this.headLen += take;
+      if (this.head.length > MAX_PIECES) this.head = [Buffer.concat(this.head, this.headLen)];
       chunk = chunk.subarray(take);
       if (chunk.length === 0) return;
     }
-    this.tail.push(chunk);
+    // Only the last tailMax bytes of a chunk can ever be kept.
+    if (chunk.length > this.tailMax) chunk = chunk.subarray(chunk.length - this.tailMax);
+    this.tail.push(Buffer.from(chunk));
     this.tailLen += chunk.length;
     while (this.tailLen - (this.tail[0]?.length ?? 0) >= this.tailMax) {
       this.tailLen -= this.tail.shift()!.length;
+    }
+    if (this.tail.length > MAX_PIECES) {
+      const joined = Buffer.concat(this.tail, this.tailLen);
+      const keep = joined.subarray(Math.max(0, joined.length - this.tailMax));
+      this.tail = [Buffer.from(keep)];
+      this.tailLen = keep.length;
     }
   }
 

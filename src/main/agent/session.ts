@@ -8,6 +8,7 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages';
 import { EventEmitter } from 'node:events';
 import type { AgentEvent } from '../../shared/agent-events.js';
+import type { AutomationPlan } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type { Store } from '../store/store.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
@@ -23,14 +24,41 @@ import { DEFAULT_RETRY, streamTurn, type RetryPolicy } from './model.js';
 import { costOf } from './pricing.js';
 import { systemPrompt, type PromptContext } from './system-prompt.js';
 import { apiTools, TOOLS } from './tools/index.js';
-import { ToolError, type ScheduleRequest, type ToolHost, type Tool } from './tools/types.js';
+import {
+  ToolError,
+  type AutomationScheduler,
+  type ScheduleRequest,
+  type ToolHost,
+  type Tool,
+} from './tools/types.js';
 
-/** How the person answers: per tool call in `ask` mode, and for hosts outside the allowlist. */
+/** The person's answer about one automation; `reason` (on a no) is the sentence for the model. */
+export interface AutomationVerdict {
+  answer: 'allow' | 'deny';
+  reason?: string;
+}
+
+/**
+ * How the person answers: per tool call in `ask` mode, for hosts outside the allowlist, and for
+ * every automation the agent wants to create (in every mode).
+ */
 export interface Approver {
   approveTool(call: { id: string; name: string; input: unknown }): Promise<'allow' | 'deny'>;
   askNetwork(host: string, port: number): Promise<PersonAnswer>;
+  /**
+   * Asked before `schedule_automation` creates anything, whatever the approval mode: an
+   * automation outlives the task with its folders and network. Where nobody can answer, say no
+   * with a reason. An approver without it refuses every automation.
+   */
+  approveAutomation?(plan: AutomationPlan): Promise<AutomationVerdict>;
 }
 
+const NO_ONE_TO_ASK =
+  'Automations cannot be created from here: there is nobody to ask, and an automation is created only when the person agrees. Tell the person what you wanted to schedule.';
+const AUTOMATION_DECLINED =
+  'The person declined to create this automation. Do not try again or another way; say what you wanted to schedule, and they can create it themselves in Automations.';
+
+/** The model settings one session runs with. */
 export interface AgentSettings {
   model: string;
   maxTokens: number;
@@ -45,6 +73,7 @@ export function thinkingFromBudget(budget: number | null): AgentSettings['thinki
   return budget === null ? 'adaptive' : budget === 0 ? 'off' : budget;
 }
 
+/** What a session is built from; hosts (app, CLI, automation runs) wire these. */
 export interface AgentSessionOptions {
   store: Store;
   client: Anthropic;
@@ -59,12 +88,15 @@ export interface AgentSessionOptions {
   retry?: RetryPolicy;
   tools?: Tool[];
   /**
-   * Creates an automation for the `schedule_automation` tool (wired by the host, which knows the
-   * automations layer); returns a sentence for the model. Without it the tool says it is unavailable.
+   * Plans and creates automations for the `schedule_automation` tool (wired by the host, which
+   * knows the automations layer). The session shows each plan to the person through
+   * {@link Approver.approveAutomation} and creates only on a yes. Without it the tool says it is
+   * unavailable.
    */
-  scheduleAutomation?: (input: ScheduleRequest, sessionId: string) => Promise<string>;
+  scheduleAutomation?: AutomationScheduler;
 }
 
+/** How one {@link AgentSession.run} ended, and the last text the model wrote. */
 export interface RunOutcome {
   stopReason: string;
   finalText: string;
@@ -308,7 +340,7 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
         isError: true,
       };
     }
-    if (this.o.approvalMode === 'ask') {
+    if (this.o.approvalMode === 'ask' && !tool.asksPerson) {
       const answer = await this.o.approver.approveTool({
         id: use.id,
         name: use.name,
@@ -339,7 +371,7 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
         ...(this.o.scheduleAutomation
           ? {
               scheduleAutomation: (input: ScheduleRequest) =>
-                this.o.scheduleAutomation!(input, this.id),
+                this.scheduleWithConsent(this.o.scheduleAutomation!, use, input),
             }
           : {}),
         onOutput: (stream, text) =>
@@ -351,6 +383,29 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
         err instanceof ToolError ? err.message : `${use.name} failed: ${(err as Error).message}`;
       return { content: message, isError: true };
     }
+  }
+
+  /**
+   * `schedule_automation`: the plan is checked, shown to the person and recorded with their
+   * answer; the automation is created only on a yes. Asked in every approval mode, and every
+   * call is its own question (no answer is remembered for the next one).
+   */
+  private async scheduleWithConsent(
+    scheduler: AutomationScheduler,
+    use: ToolUseBlock,
+    input: ScheduleRequest,
+  ): Promise<string> {
+    const plan = await scheduler.plan(input);
+    const verdict: AutomationVerdict = this.o.approver.approveAutomation
+      ? await this.o.approver.approveAutomation(plan)
+      : { answer: 'deny', reason: NO_ONE_TO_ASK };
+    const answer = verdict.answer === 'allow' ? 'allow' : 'deny';
+    this.record('approval', { kind: 'tool', tool_use_id: use.id, answer, automation: plan });
+    this.emitEvent({ type: 'approval', kind: 'tool', subject: use.name, answer });
+    // SECURITY: an automation outlives the task with its folders and hosts; a prompt injection
+    // must not make itself a recurring job. Nothing is created without the person's yes.
+    if (answer !== 'allow') throw new ToolError(verdict.reason ?? AUTOMATION_DECLINED);
+    return scheduler.create(input, this.id);
   }
 
   /** Asks the person about a host outside the allowlist, and records the answer. */

@@ -2,7 +2,7 @@ import type { AgentEvent } from '../../shared/agent-events.js';
 import type { Automation, AutomationRun, InboxItem } from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
-import type { ScheduleRequest } from '../agent/tools/types.js';
+import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
 import { AgentRunExecutor, describeCreated } from '../automations/agent-executor.js';
 import type { Clock } from '../automations/clock.js';
 import { parseSchedulePhrase } from '../automations/phrase.js';
@@ -403,26 +403,41 @@ export class AppAutomations {
 
   /**
    * The agent's `schedule_automation` tool for a task: the new automation gets the task's folders
-   * and its own hosts (the settings' allowlist applies to every run anyway).
+   * and its own hosts, each keeping where it came from (the settings' allowlists apply to every run
+   * anyway). The plan names every host a run may reach, Settings' included, for the person's yes.
    */
   scheduleFor(task: {
     folders: { hostPath: string; readOnly: boolean }[];
     allowlist: string[];
-  }): (req: ScheduleRequest, sessionId: string) => Promise<string> {
-    return async (req, sid) => {
-      const global = this.d.store.settings.get().networkAllowlist;
-      const a = this.service.create({
+    promptAllowlist: string[];
+  }): AutomationScheduler {
+    const input = (req: ScheduleRequest) => {
+      const s = this.d.store.settings.get();
+      return {
         name: req.name,
         prompt: req.prompt,
         schedule: req.schedule,
-        folders: task.folders.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
-        allowHosts: task.allowlist.filter((h) => !global.includes(h)),
+        folders: task.folders.map((f) => `${f.hostPath}${f.readOnly ? ':ro' : ''}`),
+        allowHosts: task.allowlist.filter((h) => !s.networkAllowlist.includes(h)),
+        promptAllowHosts: task.promptAllowlist.filter((h) => !s.promptAllowlist.includes(h)),
         ...(req.timeZone ? { tz: req.timeZone } : {}),
         ...(req.missed ? { missed: req.missed } : {}),
-        createdBySession: sid,
-      });
-      this.changed(a.id);
-      return describeCreated(a);
+      };
+    };
+    return {
+      plan: (req) => {
+        const s = this.d.store.settings.get();
+        const p = this.service.plan(input(req));
+        return {
+          ...p,
+          hosts: [...new Set([...s.networkAllowlist, ...p.hosts, ...s.promptAllowlist])],
+        };
+      },
+      create: async (req, sid) => {
+        const a = this.service.create({ ...input(req), createdBySession: sid });
+        this.changed(a.id);
+        return describeCreated(a);
+      },
     };
   }
 

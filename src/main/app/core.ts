@@ -6,6 +6,11 @@ import type { Settings } from '../../shared/api.js';
 import type { Grant } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import { Store } from '../store/store.js';
+import {
+  InvalidAllowlistEntryError,
+  parseAllowlistEntry,
+  type AllowlistSource,
+} from '../vm/egress/allowlist.js';
 import { resolveGrants } from '../vm/grants.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { WarmPool } from '../vm/warm-pool.js';
@@ -19,7 +24,49 @@ import { ImageBuilds } from './image-builds.js';
 import { TaskManager } from './tasks.js';
 import { vmDoctorInputs } from './vm-doctor.js';
 
+/** The version the app reports (`app:info`). */
 export const APP_VERSION = '0.1.0';
+
+/** Canonical text of one entry, or a BAD_ALLOW_HOST error with the parser's sentence. */
+function canonicalEntry(entry: string, source: AllowlistSource): string {
+  try {
+    return parseAllowlistEntry(entry, { source }).text;
+  } catch (e) {
+    if (e instanceof InvalidAllowlistEntryError)
+      throw new PaddockError('BAD_ALLOW_HOST', e.message);
+    throw e;
+  }
+}
+
+/**
+ * A settings patch with its allowlists checked and canonicalised before anything is saved (so
+ * `*` and other entries that would switch the allowlist off are refused with a sentence), and an
+ * entry typed in Settings taken out of the prompt-answer list: typing it makes it configured.
+ */
+function checkedAllowlists(patch: Partial<Settings>, current: Settings): Partial<Settings> {
+  const out = { ...patch };
+  if (patch.networkAllowlist)
+    out.networkAllowlist = [
+      ...new Set(patch.networkAllowlist.map((e) => canonicalEntry(e, 'configured'))),
+    ];
+  if (patch.promptAllowlist)
+    out.promptAllowlist = [
+      ...new Set(patch.promptAllowlist.map((e) => canonicalEntry(e, 'prompt'))),
+    ];
+  if (out.networkAllowlist) {
+    const configured = new Set(out.networkAllowlist);
+    const prompt = out.promptAllowlist ?? current.promptAllowlist;
+    const kept = prompt.filter((e) => {
+      try {
+        return !configured.has(parseAllowlistEntry(e, { source: 'prompt' }).text);
+      } catch {
+        return true;
+      }
+    });
+    if (kept.length !== prompt.length || out.promptAllowlist) out.promptAllowlist = kept;
+  }
+  return out;
+}
 
 export interface CoreOptions {
   dataDir: string;
@@ -116,7 +163,9 @@ export class Core {
       },
       'settings:get': () => this.store.settings.get(),
       'settings:update': (patch) => {
-        const next = this.store.settings.update(patch as Partial<Settings>);
+        const next = this.store.settings.update(
+          checkedAllowlists(patch as Partial<Settings>, this.store.settings.get()),
+        );
         this.events.emit('settings:changed', next);
         return next;
       },

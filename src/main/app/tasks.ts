@@ -5,6 +5,7 @@ import type { AgentEvent } from '../../shared/agent-events.js';
 import type {
   Approval,
   ApprovalAnswer,
+  AutomationPlan,
   TaskFolder,
   TaskSummary,
 } from '../../shared/app-contract.js';
@@ -12,13 +13,15 @@ import { newId } from '../../shared/ids.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
 import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
-import { ToolError, type ScheduleRequest } from '../agent/tools/types.js';
+import { describeAutomationPlan } from '../agent/tools/artifacts.js';
+import { ToolError, type AutomationScheduler } from '../agent/tools/types.js';
 import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import { Allowlist, InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import { resolveGrants } from '../vm/grants.js';
 import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
+import { boundaryNote } from '../vm/protected-paths.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { Sandbox } from '../vm/sandbox.js';
 import type { WarmPool } from '../vm/warm-pool.js';
@@ -38,13 +41,14 @@ export interface TaskManagerDeps {
   /** VMs booted ahead for the folders on the new-task page; a new task takes one if it fits. */
   pool?: WarmPool;
   /**
-   * The agent's `schedule_automation` tool for one task (its folders and allowlist); without it
-   * the tool is not offered.
+   * The agent's `schedule_automation` tool for one task (its folders and allowlists); without it
+   * the tool is not offered. The person is asked about every plan it makes.
    */
   scheduleAutomation?: (task: {
     folders: TaskFolder[];
     allowlist: string[];
-  }) => (req: ScheduleRequest, sessionId: string) => Promise<string>;
+    promptAllowlist: string[];
+  }) => AutomationScheduler;
 }
 
 /** The request of `tasks:create`, after the contract parsed it. */
@@ -150,9 +154,12 @@ export class TaskManager {
       );
     const shares = this.sharesFor(req.folders);
     const settings = this.d.store.settings.get();
+    // Typed in Settings or in the new-task form: configured.
     const allowlist = [...new Set([...settings.networkAllowlist, ...(req.allowlist ?? [])])];
+    // SECURITY: "always" answers to prompts stay prompt entries in the task (never internal).
+    const promptAllowlist = settings.promptAllowlist.filter((h) => !allowlist.includes(h));
     try {
-      new Allowlist(allowlist);
+      new Allowlist(allowlist, promptAllowlist);
     } catch (e) {
       if (e instanceof InvalidAllowlistEntryError)
         throw new PaddockError('BAD_ALLOW_HOST', e.message);
@@ -165,6 +172,7 @@ export class TaskManager {
       approvalMode: req.approvalMode ?? settings.approvalMode,
       folders: shares,
       allowlist,
+      promptAllowlist,
     });
     await this.start(row.id, req.prompt);
     return this.summary(row.id);
@@ -274,7 +282,7 @@ export class TaskManager {
       model: r.model,
       approvalMode: r.approvalMode === 'ask' ? 'ask' : 'auto',
       folders: r.folders as TaskFolder[],
-      allowlist: [...new Set([...r.allowlist, ...(live?.extraHosts ?? [])])],
+      allowlist: [...new Set([...r.allowlist, ...r.promptAllowlist, ...(live?.extraHosts ?? [])])],
       inputTokens: r.inputTokens,
       outputTokens: r.outputTokens,
       costUsd: r.costUsd,
@@ -362,9 +370,16 @@ export class TaskManager {
         runDir,
         shares,
         allowHosts: row.allowlist,
+        promptHosts: row.promptAllowlist,
         memoryMb: settings.vmMemoryMb,
         cpus: settings.vmCpus,
         onEgress: (d) => this.d.store.egressLog.record({ ...d, sessionId: id }),
+        // What the boundary refused or undid in the grants reaches the person as a notice.
+        onBoundary: (f) =>
+          this.d.events.emit('task:event', {
+            taskId: id,
+            event: { type: 'notice', message: boundaryNote(f) },
+          }),
         askPerson: (h, p) => t.session.askNetwork(h, p),
         ...(this.d.pool ? { pool: this.d.pool } : {}),
       });
@@ -387,7 +402,7 @@ export class TaskManager {
       approver: this.approverFor(t),
       prompt: {
         shares,
-        allowlist: row.allowlist,
+        allowlist: [...row.allowlist, ...row.promptAllowlist],
         timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       },
       ...(this.d.scheduleAutomation
@@ -395,6 +410,7 @@ export class TaskManager {
             scheduleAutomation: this.d.scheduleAutomation({
               folders: shares,
               allowlist: row.allowlist,
+              promptAllowlist: row.promptAllowlist,
             }),
           }
         : {}),
@@ -430,9 +446,11 @@ export class TaskManager {
         const entry = port === 80 || port === 443 ? host : `${host}:${port}`;
         if (answer === 'always') {
           const s = this.d.store.settings.get();
-          if (!s.networkAllowlist.includes(entry)) {
+          // SECURITY: kept as an answer to a prompt, so later tasks never let it reach internal
+          // addresses (a name whose DNS answer turns into 127.0.0.1 stays refused).
+          if (!s.networkAllowlist.includes(entry) && !s.promptAllowlist.includes(entry)) {
             const next = this.d.store.settings.update({
-              networkAllowlist: [...s.networkAllowlist, entry],
+              promptAllowlist: [...s.promptAllowlist, entry],
             });
             this.d.events.emit('settings:changed', next);
           }
@@ -443,6 +461,24 @@ export class TaskManager {
         }
         return answer;
       },
+      approveAutomation: async (plan: AutomationPlan) => {
+        // SECURITY: every automation is its own question, in every approval mode; no answer is
+        // remembered (t.allowedTools is not consulted), so "session"/"always" mean this one only.
+        const answer = await this.ask(
+          t.id,
+          'automation',
+          plan.name,
+          `The agent wants to schedule “${plan.name}”, which runs on its own later:\n${describeAutomationPlan(plan)}`,
+          plan,
+        );
+        return answer === 'deny'
+          ? {
+              answer: 'deny',
+              reason:
+                'The person declined to create this automation. Do not try again or another way; say what you wanted to schedule, and they can create it themselves in Automations.',
+            }
+          : { answer: 'allow' };
+      },
     };
   }
 
@@ -451,6 +487,7 @@ export class TaskManager {
     kind: Approval['kind'],
     subject: string,
     detail: string,
+    automation?: AutomationPlan,
   ): Promise<ApprovalAnswer> {
     if (this.disposed) return Promise.resolve('deny');
     const approval: Approval = {
@@ -459,6 +496,7 @@ export class TaskManager {
       kind,
       subject,
       detail,
+      ...(automation ? { automation } : {}),
       createdAt: Date.now(),
     };
     return new Promise<ApprovalAnswer>((resolve) => {

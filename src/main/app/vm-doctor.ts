@@ -1,6 +1,7 @@
 import type { DoctorInputs } from './doctor.js';
 import { describeMissingTools, installCommand, missingHostTools } from '../vm/host-tools.js';
 import { findImage, imageBuildProblem } from '../vm/image.js';
+import { mountNamespaceSupport } from '../vm/mount-namespace.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 
 /**
@@ -16,9 +17,18 @@ export async function vmDoctorInputs(
       // Image tools matter only while there is no image to use.
       const missing = missingHostTools(image ? ['vm'] : ['vm', 'image']);
       const sentence = describeMissingTools(missing, 'Paddock');
-      return sentence
-        ? { status: 'fail', detail: sentence, fix: installCommand(missing.map((t) => t.pkg)) }
-        : { status: 'ok', detail: 'Every program the VM and its image recipe run is installed.' };
+      if (sentence) {
+        return { status: 'fail', detail: sentence, fix: installCommand(missing.map((t) => t.pkg)) };
+      }
+      // Read-write grants that hold files host tools execute (.git, .envrc, ...) need QEMU in a
+      // mount namespace of its own; without one such grants are refused (protected-paths.ts).
+      const ns = mountNamespaceSupport();
+      return ns.ok
+        ? { status: 'ok', detail: 'Every program the VM and its image recipe run is installed.' }
+        : {
+            status: 'warn',
+            detail: `Read-write grants of folders holding .git, .envrc or editor settings will be refused: ${ns.why}`,
+          };
     },
     image: () =>
       image

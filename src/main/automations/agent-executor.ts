@@ -4,15 +4,35 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
-import { AgentSession, thinkingFromBudget, type AgentSettings } from '../agent/session.js';
-import type { ScheduleRequest, ToolHost } from '../agent/tools/types.js';
+import {
+  AgentSession,
+  thinkingFromBudget,
+  type AgentSettings,
+  type Approver,
+} from '../agent/session.js';
+import type { ToolHost } from '../agent/tools/types.js';
 import type { Store } from '../store/store.js';
 import type { VmBackend } from '../vm/backend.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
 import { requireImage } from '../vm/image.js';
 import { Sandbox } from '../vm/sandbox.js';
 import type { RunExecutor, RunJob, RunResult } from './scheduler.js';
-import { AutomationService } from './service.js';
+
+/**
+ * The approver of a run nobody attends: tools run (auto mode), hosts off the allowlist are denied,
+ * and no automation is created (creating one always needs a person's yes).
+ */
+export const unattendedApprover: Required<Approver> = {
+  approveTool: async () => 'allow',
+  // SECURITY: an unattended run never widens its allowlist; nobody is there to say yes.
+  askNetwork: async () => 'deny',
+  // SECURITY: an automation run must not make more automations (a prompt injection would spread).
+  approveAutomation: async () => ({
+    answer: 'deny',
+    reason:
+      'This is an automation run with nobody there to agree, so it cannot create automations. Say in your answer what you would schedule; the person can create it in Automations.',
+  }),
+};
 
 /** What an automation run needs from the host: the store, the model client and the VM backend. */
 export interface AgentExecutorOptions {
@@ -39,7 +59,9 @@ export class AgentRunExecutor implements RunExecutor {
     const a = job.automation;
     const settings = store.settings.get();
     const shares = resolveGrants(a.folders.map(parseFolderArg), { dataDir: this.o.dataDir });
-    const allowlist = [...settings.networkAllowlist, ...a.allowlist];
+    const allowlist = [...new Set([...settings.networkAllowlist, ...a.allowlist])];
+    // SECURITY: prompt answers (Settings' "always" ones, the automation's own) stay prompt entries.
+    const promptAllowlist = [...new Set([...settings.promptAllowlist, ...a.promptAllowlist])];
     const model = this.o.settings?.model ?? settings.model;
     const sessionId = store.sessions.create({
       title: `${a.name} (${new Date(job.run.slotAt).toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
@@ -47,6 +69,7 @@ export class AgentRunExecutor implements RunExecutor {
       approvalMode: 'auto',
       folders: shares,
       allowlist,
+      promptAllowlist,
     }).id;
     job.setSession(sessionId);
 
@@ -62,6 +85,7 @@ export class AgentRunExecutor implements RunExecutor {
             runDir,
             shares,
             allowHosts: allowlist,
+            promptHosts: promptAllowlist,
             memoryMb: settings.vmMemoryMb,
             cpus: settings.vmCpus,
             onEgress: (d) => store.egressLog.record({ ...d, sessionId }),
@@ -76,7 +100,6 @@ export class AgentRunExecutor implements RunExecutor {
       stat: async (p) => (await sb()).stat(p),
       list: async (p) => (await sb()).list(p),
     };
-    const service = new AutomationService(store.automations, { dataDir: this.o.dataDir });
     const session: AgentSession = new AgentSession({
       store,
       client: this.o.client,
@@ -89,25 +112,9 @@ export class AgentRunExecutor implements RunExecutor {
         contextBudgetTokens: this.o.settings?.contextBudgetTokens ?? 400_000,
       },
       approvalMode: 'auto',
-      approver: {
-        approveTool: async () => 'allow',
-        // SECURITY: an unattended run never widens its allowlist; nobody is there to say yes.
-        askNetwork: async () => 'deny',
-      },
-      prompt: { shares, allowlist, timeZone: a.tzid },
-      scheduleAutomation: async (req: ScheduleRequest, sid) =>
-        describeCreated(
-          service.create({
-            name: req.name,
-            prompt: req.prompt,
-            schedule: req.schedule,
-            folders: a.folders,
-            allowHosts: a.allowlist,
-            tz: req.timeZone ?? a.tzid,
-            ...(req.missed ? { missed: req.missed } : {}),
-            createdBySession: sid,
-          }),
-        ),
+      approver: unattendedApprover,
+      prompt: { shares, allowlist: [...allowlist, ...promptAllowlist], timeZone: a.tzid },
+      // No schedule_automation here: nobody is there to agree to a new automation.
     });
     if (this.o.onAgentEvent) session.on('event', (e) => this.o.onAgentEvent!(job.run.id, e));
     const s = session;

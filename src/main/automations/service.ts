@@ -1,11 +1,17 @@
+import type { AutomationPlan } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type {
   AutomationRow,
   AutomationsRepo,
   MissedPolicy,
+  NewAutomation,
   RunRow,
 } from '../store/automations-repo.js';
-import { parseAllowlistEntry, InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import {
+  InvalidAllowlistEntryError,
+  parseAllowlistEntry,
+  type AllowlistSource,
+} from '../vm/egress/allowlist.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
 import { parseSchedulePhrase } from './phrase.js';
 import { compileSchedule, formatSchedule, formatSlot, parseScheduleText } from './schedule.js';
@@ -18,7 +24,10 @@ export interface AutomationInput {
   schedule: string;
   /** Folders as `PATH` or `PATH:ro`; resolved and checked now, and again at each run. */
   folders?: string[];
+  /** Hosts a person configured for it. */
   allowHosts?: string[];
+  /** Hosts from answers to a prompt (never open internal addresses). */
+  promptAllowHosts?: string[];
   missed?: MissedPolicy;
   /** The zone the schedule's times are in (default: this machine's). */
   tz?: string;
@@ -28,6 +37,17 @@ export interface AutomationInput {
 }
 
 const POLICIES: readonly MissedPolicy[] = ['skip', 'once', 'all'];
+
+/** One allowlist entry checked as the egress proxy will read it; a sentence if it is unusable. */
+function checkHost(entry: string, source: AllowlistSource): void {
+  try {
+    parseAllowlistEntry(entry, { source });
+  } catch (e) {
+    if (e instanceof InvalidAllowlistEntryError)
+      throw new PaddockError('BAD_ALLOW_HOST', e.message);
+    throw e;
+  }
+}
 
 /**
  * Creating, pausing, resuming and removing automations with their rules checked in one place, so
@@ -44,7 +64,43 @@ export class AutomationService {
     return (this.opts.now ?? Date.now)();
   }
 
+  /** Checks and creates an automation; its first slot is the schedule's first time from now. */
   create(input: AutomationInput): AutomationRow {
+    const now = this.now();
+    const row = this.repo.create(this.check(input, now), now);
+    this.opts.onChange?.();
+    return row;
+  }
+
+  /**
+   * What {@link create} would make of `input`, without making it: the schedule, its first run,
+   * the resolved folders and the hosts, for the person to agree to. Same checks, same errors.
+   */
+  plan(input: AutomationInput): AutomationPlan {
+    const row = this.check(input, this.now());
+    return {
+      name: row.name,
+      prompt: row.prompt,
+      schedule: row.scheduleText,
+      timeZone: row.tzid,
+      firstRun:
+        row.nextSlotAt === null || row.nextSlotAt === undefined
+          ? null
+          : new Date(row.nextSlotAt).toLocaleString('en-GB', {
+              timeZone: row.tzid,
+              dateStyle: 'medium',
+              timeStyle: 'short',
+            }),
+      folders: row.folders.map((f) =>
+        f.endsWith(':ro')
+          ? { hostPath: f.slice(0, -3), readOnly: true }
+          : { hostPath: f, readOnly: false },
+      ),
+      hosts: [...new Set([...row.allowlist, ...(row.promptAllowlist ?? [])])],
+    };
+  }
+
+  private check(input: AutomationInput, now: number): NewAutomation {
     const name = input.name.trim();
     if (!name) throw new PaddockError('BAD_AUTOMATION', 'Give the automation a name.');
     if (!input.prompt.trim())
@@ -52,7 +108,6 @@ export class AutomationService {
     const missed = input.missed ?? 'once';
     if (!POLICIES.includes(missed))
       throw new PaddockError('BAD_OPTION', `--missed must be skip, once or all, not ${missed}.`);
-    const now = this.now();
     const schedule = parseSchedulePhrase(input.schedule, {
       now,
       ...(input.tz ? { tz: input.tz } : {}),
@@ -61,15 +116,9 @@ export class AutomationService {
       dataDir: this.opts.dataDir,
     });
     const allowlist = input.allowHosts ?? [];
-    for (const h of allowlist) {
-      try {
-        parseAllowlistEntry(h);
-      } catch (e) {
-        if (e instanceof InvalidAllowlistEntryError)
-          throw new PaddockError('BAD_ALLOW_HOST', e.message);
-        throw e;
-      }
-    }
+    const promptAllowlist = (input.promptAllowHosts ?? []).filter((h) => !allowlist.includes(h));
+    for (const h of allowlist) checkHost(h, 'configured');
+    for (const h of promptAllowlist) checkHost(h, 'prompt');
     const timeoutMs = input.timeoutMs ?? 30 * 60_000;
     if (!(timeoutMs > 0))
       throw new PaddockError('BAD_OPTION', 'The run timeout must be more than zero.');
@@ -79,25 +128,21 @@ export class AutomationService {
         'BAD_SCHEDULE',
         `The schedule “${input.schedule}” has no time left after ${formatSlot(now, schedule.tzid)}.`,
       );
-    const row = this.repo.create(
-      {
-        name,
-        prompt: input.prompt,
-        folders: shares.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
-        rrule: formatSchedule(schedule),
-        tzid: schedule.tzid,
-        scheduleText: input.schedule.trim(),
-        missedPolicy: missed,
-        allowlist,
-        nextSlotAt: first,
-        timeoutMs,
-        maxAttempts: Math.max(1, input.maxAttempts ?? 2),
-        createdBySession: input.createdBySession ?? null,
-      },
-      now,
-    );
-    this.opts.onChange?.();
-    return row;
+    return {
+      name,
+      prompt: input.prompt,
+      folders: shares.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
+      rrule: formatSchedule(schedule),
+      tzid: schedule.tzid,
+      scheduleText: input.schedule.trim(),
+      missedPolicy: missed,
+      allowlist,
+      promptAllowlist,
+      nextSlotAt: first,
+      timeoutMs,
+      maxAttempts: Math.max(1, input.maxAttempts ?? 2),
+      createdBySession: input.createdBySession ?? null,
+    };
   }
 
   /**
@@ -131,15 +176,7 @@ export class AutomationService {
         dataDir: this.opts.dataDir,
       }).map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`);
     if (patch.allowHosts !== undefined) {
-      for (const h of patch.allowHosts) {
-        try {
-          parseAllowlistEntry(h);
-        } catch (e) {
-          if (e instanceof InvalidAllowlistEntryError)
-            throw new PaddockError('BAD_ALLOW_HOST', e.message);
-          throw e;
-        }
-      }
+      for (const h of patch.allowHosts) checkHost(h, 'configured');
       change.allowlist = patch.allowHosts;
     }
     const tzChanged = patch.tz !== undefined && patch.tz !== cur.tzid;

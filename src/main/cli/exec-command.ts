@@ -145,6 +145,8 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
       handle.stdin.end();
     }
     const [result] = await Promise.all([handle.result, ...piping]);
+    // What the boundary refused or undid (protected files, exec bits), said to the person.
+    for (const f of result.boundary ?? []) process.stderr.write(`paddock: ${f.message}\n`);
     return result.exitCode;
   } catch (e) {
     if (e instanceof VmGoneError) {

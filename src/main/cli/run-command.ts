@@ -7,6 +7,8 @@ import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
 import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
+import { describeAutomationPlan } from '../agent/tools/artifacts.js';
+import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
 import { describeCreated } from '../automations/agent-executor.js';
 import { AutomationService } from '../automations/service.js';
 import { dataDir } from '../store/app-paths.js';
@@ -84,6 +86,7 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
 
   let shares: ShareSpec[];
   let allowlist: string[];
+  let promptAllowlist: string[];
   let sessionId: string;
   if (opts.resume) {
     const row = store.sessions.get(opts.resume);
@@ -96,16 +99,20 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     }
     shares = row.folders as ShareSpec[];
     allowlist = row.allowlist;
+    promptAllowlist = row.promptAllowlist;
     sessionId = row.id;
   } else {
     shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
     allowlist = [...settings.networkAllowlist, ...opts.allowHost];
+    // SECURITY: "always" answers to prompts stay prompt entries (never internal addresses).
+    promptAllowlist = settings.promptAllowlist.filter((h) => !allowlist.includes(h));
     sessionId = store.sessions.create({
       title: (prompt ?? '').slice(0, 80),
       model: opts.model ?? settings.model,
       approvalMode: opts.approve ?? settings.approvalMode,
       folders: shares,
       allowlist,
+      promptAllowlist,
     }).id;
   }
   const model = opts.model ?? store.sessions.get(sessionId)!.model;
@@ -132,6 +139,7 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
         runDir,
         shares,
         allowHosts: allowlist,
+        promptHosts: promptAllowlist,
         memoryMb: settings.vmMemoryMb,
         cpus: settings.vmCpus,
         onEgress: (d) => store.egressLog.record({ ...d, sessionId }),
@@ -155,21 +163,14 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
       },
       approvalMode,
       approver,
-      prompt: { shares, allowlist, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
-      // The agent's schedule_automation tool: the new automation gets this session's grants.
-      scheduleAutomation: async (req, sid) =>
-        describeCreated(
-          new AutomationService(store.automations, { dataDir: home }).create({
-            name: req.name,
-            prompt: req.prompt,
-            schedule: req.schedule,
-            folders: shares.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
-            allowHosts: allowlist.filter((h) => !settings.networkAllowlist.includes(h)),
-            ...(req.timeZone ? { tz: req.timeZone } : {}),
-            ...(req.missed ? { missed: req.missed } : {}),
-            createdBySession: sid,
-          }),
-        ),
+      prompt: {
+        shares,
+        allowlist: [...allowlist, ...promptAllowlist],
+        timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      },
+      // The agent's schedule_automation tool: the new automation gets this session's grants, and
+      // is made only when the person agrees (cliApprover; --yes agrees, no terminal refuses).
+      scheduleAutomation: scheduleFromRun(store, home, shares, allowlist, promptAllowlist),
     });
     session.on('event', out);
     const s = session;
@@ -199,17 +200,75 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
   }
 }
 
-/** Asks on the terminal when there is one; a headless run without --yes says no and says why. */
-function cliApprover(yes: boolean, store: Store, notify: (e: AgentEvent) => void): Approver {
-  const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-  const ask = async (question: string): Promise<string> => {
-    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-    try {
-      return (await rl.question(question)).trim().toLowerCase();
-    } finally {
-      rl.close();
-    }
+/** `schedule_automation` for a `paddock run` session: plans and creates with the run's grants. */
+function scheduleFromRun(
+  store: Store,
+  home: string,
+  shares: ShareSpec[],
+  allowlist: string[],
+  promptAllowlist: string[],
+): AutomationScheduler {
+  const service = new AutomationService(store.automations, { dataDir: home });
+  const input = (req: ScheduleRequest) => {
+    const s = store.settings.get();
+    return {
+      name: req.name,
+      prompt: req.prompt,
+      schedule: req.schedule,
+      folders: shares.map((f) => `${f.hostPath}${f.readOnly ? ':ro' : ''}`),
+      allowHosts: allowlist.filter((h) => !s.networkAllowlist.includes(h)),
+      promptAllowHosts: promptAllowlist.filter((h) => !s.promptAllowlist.includes(h)),
+      ...(req.timeZone ? { tz: req.timeZone } : {}),
+      ...(req.missed ? { missed: req.missed } : {}),
+    };
   };
+  return {
+    plan: (req) => {
+      const s = store.settings.get();
+      const p = service.plan(input(req));
+      return {
+        ...p,
+        hosts: [...new Set([...s.networkAllowlist, ...p.hosts, ...s.promptAllowlist])],
+      };
+    },
+    create: async (req, sid) =>
+      describeCreated(service.create({ ...input(req), createdBySession: sid })),
+  };
+}
+
+/** How {@link cliApprover} talks to the person (injectable for tests). */
+export interface CliIo {
+  /** Whether there is a terminal to ask on. */
+  tty: boolean;
+  /** Asks one question on the terminal; returns the answer trimmed and lowercased. */
+  ask(question: string): Promise<string>;
+}
+
+function terminalIo(): CliIo {
+  return {
+    tty: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    async ask(question) {
+      const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return (await rl.question(question)).trim().toLowerCase();
+      } finally {
+        rl.close();
+      }
+    },
+  };
+}
+
+/**
+ * The approver of `paddock run`: asks on the terminal when there is one; a headless run without
+ * --yes says no and tells the model why. An "always" answer is kept as an answer to a prompt.
+ */
+export function cliApprover(
+  yes: boolean,
+  store: Store,
+  notify: (e: AgentEvent) => void,
+  io: CliIo = terminalIo(),
+): Required<Approver> {
+  const { tty, ask } = io;
   return {
     async approveTool(call) {
       if (yes) return 'allow';
@@ -238,11 +297,40 @@ function cliApprover(yes: boolean, store: Store, notify: (e: AgentEvent) => void
       if (a.startsWith('a')) {
         const entry = port === 80 || port === 443 ? host : `${host}:${port}`;
         const s = store.settings.get();
-        if (!s.networkAllowlist.includes(entry))
-          store.settings.update({ networkAllowlist: [...s.networkAllowlist, entry] });
+        // SECURITY: kept as an answer to a prompt: later runs never let it reach internal addresses.
+        if (!s.networkAllowlist.includes(entry) && !s.promptAllowlist.includes(entry))
+          store.settings.update({ promptAllowlist: [...s.promptAllowlist, entry] });
         return 'always';
       }
       return a.startsWith('o') ? 'once' : a.startsWith('s') ? 'session' : 'deny';
+    },
+    async approveAutomation(plan) {
+      const what = `schedule “${plan.name}”:\n${describeAutomationPlan(plan)}`;
+      if (yes) {
+        notify({ type: 'notice', message: `Allowed (--yes): the agent will ${what}` });
+        return { answer: 'allow' };
+      }
+      // SECURITY: an automation outlives this run with its folders and hosts; only a person's
+      // yes (on the terminal, or --yes given up front) creates one.
+      if (!tty) {
+        notify({
+          type: 'notice',
+          message: `Refused: the agent wanted to ${what}\nThis run cannot ask (no terminal); rerun with --yes to allow it, or create it with paddock automations add.`,
+        });
+        return {
+          answer: 'deny',
+          reason:
+            'This run has no terminal to ask the person on and was not started with --yes, and an automation is created only when the person agrees. Do not try again; tell the person what you wanted to schedule, so they can create it with `paddock automations add` or rerun with --yes.',
+        };
+      }
+      const a = await ask(`The agent wants to ${what}\nCreate this automation? [y/N] `);
+      return a === 'y' || a === 'yes'
+        ? { answer: 'allow' }
+        : {
+            answer: 'deny',
+            reason:
+              'The person declined to create this automation. Do not try again or another way; say what you wanted to schedule, and they can create it themselves.',
+          };
     },
   };
 }

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The data folder: PADDOCK_HOME, or the platform's app-data folder (the same place Electron's
- * `userData` points to, so the CLI and the app share one database).
+ * `userData` points to, so the CLI and the app share one database). The path as configured, not
+ * resolved: it may be reached through a symlink, so checks against it resolve it themselves.
  */
 export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.PADDOCK_HOME) return path.resolve(env.PADDOCK_HOME);
@@ -16,8 +17,29 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
     case 'win32':
       return path.join(env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'Paddock');
     default:
-      return path.join(env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'Paddock');
+      return path.join(configHomes(env, home)[0]!, 'Paddock');
   }
+}
+
+/**
+ * The folders where this person's applications keep their settings (and often saved logins):
+ * $XDG_CONFIG_HOME (when set), ~/.config, and the macOS and Windows equivalents. Grants refuse
+ * them. The first one is where Paddock's own data folder goes on Linux.
+ */
+export function configHomes(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string[] {
+  const xdg =
+    env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : '';
+  const list = [
+    xdg,
+    path.join(home, '.config'),
+    path.join(home, 'Library'),
+    path.join(home, 'Library', 'Application Support'),
+    path.join(home, 'AppData'),
+    path.join(home, 'AppData', 'Roaming'),
+    path.join(home, 'AppData', 'Local'),
+    env.APPDATA ?? '',
+  ];
+  return [...new Set(list.filter((p) => p !== ''))];
 }
 
 let cachedRoot: string | undefined;

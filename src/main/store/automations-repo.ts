@@ -24,7 +24,10 @@ export interface AutomationRow {
   /** What the person wrote, e.g. "every weekday at 9:00". */
   scheduleText: string;
   missedPolicy: MissedPolicy;
+  /** Hosts a person configured for it (its form, `--allow-host`, or the task that made it). */
   allowlist: string[];
+  /** Hosts from answers to a prompt; they never open internal addresses. */
+  promptAllowlist: string[];
   enabled: boolean;
   /** The earliest slot not yet recorded as a run; null when the schedule has no slot left. */
   nextSlotAt: number | null;
@@ -43,7 +46,15 @@ export type NewAutomation = Pick<
   'name' | 'prompt' | 'folders' | 'rrule' | 'tzid' | 'scheduleText' | 'missedPolicy' | 'allowlist'
 > &
   Partial<
-    Pick<AutomationRow, 'enabled' | 'nextSlotAt' | 'timeoutMs' | 'maxAttempts' | 'createdBySession'>
+    Pick<
+      AutomationRow,
+      | 'enabled'
+      | 'nextSlotAt'
+      | 'timeoutMs'
+      | 'maxAttempts'
+      | 'createdBySession'
+      | 'promptAllowlist'
+    >
   >;
 
 /** One run: one slot of one automation. */
@@ -90,6 +101,7 @@ interface RawAutomation {
   schedule_text: string;
   missed_policy: MissedPolicy;
   allowlist: string;
+  prompt_allowlist: string;
   enabled: number;
   next_slot_at: number | null;
   timeout_ms: number;
@@ -111,6 +123,7 @@ function toAutomation(r: RawAutomation): AutomationRow {
     scheduleText: r.schedule_text,
     missedPolicy: r.missed_policy,
     allowlist: JSON.parse(r.allowlist) as string[],
+    promptAllowlist: JSON.parse(r.prompt_allowlist) as string[],
     enabled: r.enabled === 1,
     nextSlotAt: r.next_slot_at,
     timeoutMs: r.timeout_ms,
@@ -215,8 +228,8 @@ export class AutomationsRepo {
     this.db
       .prepare(
         `INSERT INTO automations (id, name, prompt, folders, rrule, tzid, schedule_text, missed_policy,
-           allowlist, enabled, next_slot_at, timeout_ms, max_attempts, created_by_session, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           allowlist, prompt_allowlist, enabled, next_slot_at, timeout_ms, max_attempts, created_by_session, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -228,6 +241,7 @@ export class AutomationsRepo {
         input.scheduleText,
         input.missedPolicy,
         JSON.stringify(input.allowlist),
+        JSON.stringify(input.promptAllowlist ?? []),
         input.enabled === false ? 0 : 1,
         input.nextSlotAt ?? null,
         input.timeoutMs ?? 30 * 60_000,

@@ -8,7 +8,10 @@ export interface SessionRow {
   model: string;
   approvalMode: string;
   folders: unknown[];
+  /** Entries a person configured (Settings, the task's form, `--allow-host`). */
   allowlist: string[];
+  /** Entries from answers to a prompt ("always allow"); they never open internal addresses. */
+  promptAllowlist: string[];
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
@@ -32,6 +35,7 @@ interface RawSession {
   approval_mode: string;
   folders: string;
   allowlist: string;
+  prompt_allowlist: string;
   input_tokens: number;
   output_tokens: number;
   cost_usd: number;
@@ -48,6 +52,7 @@ function toSession(r: RawSession): SessionRow {
     approvalMode: r.approval_mode,
     folders: JSON.parse(r.folders) as unknown[],
     allowlist: JSON.parse(r.allowlist) as string[],
+    promptAllowlist: JSON.parse(r.prompt_allowlist) as string[],
     inputTokens: r.input_tokens,
     outputTokens: r.output_tokens,
     costUsd: r.cost_usd,
@@ -66,13 +71,14 @@ export class SessionsRepo {
     approvalMode: string;
     folders?: unknown[];
     allowlist?: string[];
+    promptAllowlist?: string[];
   }): SessionRow {
     const now = Date.now();
     const id = newId('ses');
     this.db
       .prepare(
-        `INSERT INTO sessions (id, title, status, model, approval_mode, folders, allowlist, created_at, updated_at)
-         VALUES (?, ?, 'idle', ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sessions (id, title, status, model, approval_mode, folders, allowlist, prompt_allowlist, created_at, updated_at)
+         VALUES (?, ?, 'idle', ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -81,6 +87,7 @@ export class SessionsRepo {
         input.approvalMode,
         JSON.stringify(input.folders ?? []),
         JSON.stringify(input.allowlist ?? []),
+        JSON.stringify(input.promptAllowlist ?? []),
         now,
         now,
       );

@@ -4,6 +4,7 @@ import { settingsSchema, type Settings } from '../../shared/api.js';
 /** Claude Opus 5.5: Anthropic's recommended start for long-running agentic work (Nov 2026); settings change it. */
 export const DEFAULT_MODEL = 'claude-opus-5-5';
 
+/** What a fresh install starts with; stored values override these key by key. */
 export const DEFAULT_SETTINGS: Settings = {
   model: DEFAULT_MODEL,
   maxTokens: 32_000,
@@ -12,6 +13,7 @@ export const DEFAULT_SETTINGS: Settings = {
   vmMemoryMb: 1024,
   vmCpus: 2,
   networkAllowlist: [],
+  promptAllowlist: [],
   theme: 'system',
   onboarded: false,
 };
@@ -20,6 +22,7 @@ export const DEFAULT_SETTINGS: Settings = {
 export class SettingsRepo {
   constructor(private readonly db: Database) {}
 
+  /** The settings, with defaults for keys never stored. */
   get(): Settings {
     const rows = this.db.prepare('SELECT key, value FROM settings').all() as {
       key: string;
@@ -32,6 +35,7 @@ export class SettingsRepo {
     return merged.success ? merged.data : DEFAULT_SETTINGS;
   }
 
+  /** Stores the given keys (validated against the contract) and returns the whole result. */
   update(patch: Partial<Settings>): Settings {
     const next = settingsSchema.parse({ ...this.get(), ...patch });
     const put = this.db.prepare(

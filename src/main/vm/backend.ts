@@ -1,10 +1,18 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
+import type { BoundaryFinding } from './protected-paths.js';
 
 /** A folder shared into the guest; `name` becomes `/mnt/<name>` and the 9p mount tag. */
 export interface ShareSpec {
   hostPath: string;
   name: string;
   readOnly: boolean;
+  /**
+   * The person's explicit choice to let the guest write, in this read-write grant, the files
+   * that tools on their computer run by themselves (`.git`, editor tasks, direnv; see
+   * protected-paths.ts) and to keep executable bits it gives files. Off unless set. Not offered
+   * in the app or the CLI yet.
+   */
+  allowProtectedWrites?: boolean;
 }
 
 /** Everything a backend needs to boot one VM for one session. */
@@ -38,6 +46,11 @@ export interface ExecRequest {
 export interface ExecResult {
   /** Exit code; 124 on timeout, 128+n when killed by signal n. */
   exitCode: number;
+  /**
+   * What the host's boundary refused or undid during this command (writes to files host tools
+   * run, files moved aside, executable bits taken); set by the Sandbox, absent when nothing.
+   */
+  boundary?: readonly BoundaryFinding[];
   signal: string | null;
   timedOut: boolean;
   /** The out-of-memory killer ended the command (exitCode is then 137). */
@@ -65,6 +78,11 @@ export interface FileStat {
 export interface Vm {
   readonly id: string;
   readonly accel: 'kvm' | 'tcg';
+  /**
+   * The host process running the VM, where there is one (QEMU); the Sandbox reads its mount
+   * namespace to check that protected paths are read-only there.
+   */
+  readonly pid?: number | undefined;
   /**
    * False once the VM can take no more commands. Turns false as soon as the channel is lost,
    * which can be a moment before `exited` resolves (the process exit is reported later).

@@ -41,6 +41,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { name: 'qemu-img', pkg: 'qemu-utils', need: 'vm' },
   { name: 'chromium', pkg: 'chromium', need: 'test', path: '/usr/bin/chromium' },
   { name: 'python3', pkg: 'python3', need: 'test' },
+  { name: 'git', pkg: 'git', need: 'test' },
   { name: 'useradd', pkg: 'passwd', need: 'test' },
   { name: 'userdel', pkg: 'passwd', need: 'test' },
 ];

@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { finished } from 'node:stream/promises';
 import { newId } from '../../shared/ids.js';
+import { PaddockError } from '../../shared/result.js';
 import type {
   ExecHandle,
   ExecRequest,
@@ -14,6 +17,8 @@ import type {
 import { Allowlist } from './egress/allowlist.js';
 import { EgressProxy, type EgressDecision, type EgressProxyOptions } from './egress/proxy.js';
 import type { WarmSource } from './warm-pool.js';
+import { readOnlyMountPoints } from './mount-namespace.js';
+import { BoundaryGuard, boundaryNote, type BoundaryFinding } from './protected-paths.js';
 
 export interface SandboxOptions {
   backend: VmBackend;
@@ -23,7 +28,10 @@ export interface SandboxOptions {
   /** Short folder for sockets (unix socket paths are limited to ~100 bytes). */
   runDir: string;
   shares: ShareSpec[];
+  /** Hosts a person configured (Settings, a form, `--allow-host`). */
   allowHosts: string[];
+  /** Hosts from answers to a prompt ("always allow"); they never open internal addresses. */
+  promptHosts?: string[];
   memoryMb: number;
   cpus: number;
   accel?: 'auto' | 'kvm' | 'tcg';
@@ -31,6 +39,11 @@ export interface SandboxOptions {
   askPerson?: EgressProxyOptions['askPerson'];
   /** Where a booted VM for this spec may be waiting; tried before a cold boot of a new layer. */
   pool?: WarmSource;
+  /**
+   * Tells the person what the boundary refused or undid in read-write grants (protected-paths.ts);
+   * the model gets the same in each command's result.
+   */
+  onBoundary?: (findings: readonly BoundaryFinding[]) => void;
   log?: (line: string) => void;
 }
 
@@ -46,14 +59,46 @@ export class Sandbox {
   private vm: Vm | null = null;
   private booting: Promise<Vm> | null = null;
   private disposed = false;
+  private readonly guard: BoundaryGuard;
+  private bootedOnce = false;
 
   constructor(private readonly opts: SandboxOptions) {
-    this.allowlist = new Allowlist(opts.allowHosts);
+    // SECURITY: prompt answers keep their provenance, so they never open internal addresses.
+    this.allowlist = new Allowlist(opts.allowHosts, opts.promptHosts ?? []);
     this.proxy = new EgressProxy({
       allowlist: this.allowlist,
       onDecision: (d) => opts.onEgress?.(d),
       ...(opts.askPerson ? { askPerson: opts.askPerson } : {}),
     });
+    this.guard = new BoundaryGuard({
+      shares: opts.shares,
+      // The default walk limit, as the backend's bind walk: both see the same protected paths.
+      quarantineDir: path.join(opts.sessionDir, 'quarantine'),
+    });
+  }
+
+  private report(findings: readonly BoundaryFinding[]): void {
+    if (findings.length === 0) return;
+    if (this.opts.onBoundary) this.opts.onBoundary(findings);
+    else this.opts.log?.(`sandbox ${this.id}: ${boundaryNote(findings)}`);
+  }
+
+  /**
+   * Whether the VM's QEMU really sees every protected path of the grants read-only (its mount
+   * namespace, read from /proc): a warm VM booted before the person made a `.git`, or a boot that
+   * raced a change, would not.
+   */
+  private async bindsHold(vm: Vm): Promise<boolean> {
+    if (!this.guard.active || this.opts.backend.name !== 'qemu') return true;
+    const need = await this.guard.bindTargets();
+    if (need.length === 0) return true;
+    if (!vm.pid) return false;
+    try {
+      const ro = readOnlyMountPoints(vm.pid);
+      return need.every((p) => ro.has(p));
+    } catch {
+      return false;
+    }
   }
 
   /** The running VM, booting one if there is none (first use, or after the last one died). */
@@ -81,7 +126,30 @@ export class Sandbox {
       memoryMb: this.opts.memoryMb,
       accel: this.opts.accel ?? 'auto',
     };
-    const vm = (await this.takeWarm(spec)) ?? (await this.opts.backend.start(spec));
+    // The inventory is taken while the VM boots: the guest runs nothing before our first command.
+    const inventory = this.guard.inventory();
+    // SECURITY: a VM that died mid-command may have left protected paths; undo before a new boot.
+    if (this.bootedOnce) this.report(await this.guard.sweep());
+    this.bootedOnce = true;
+    let vm = await this.takeWarm(spec);
+    await inventory;
+    // SECURITY: files host tools run must be read-only binds in QEMU's namespace, or no VM.
+    if (vm && !(await this.bindsHold(vm))) {
+      this.opts.log?.(`sandbox ${this.id}: warm VM ${vm.id} lacks the read-only binds; cold boot`);
+      await vm.stop().catch(() => undefined);
+      vm = null;
+    }
+    if (!vm) {
+      vm = await this.opts.backend.start(spec);
+      if (!(await this.bindsHold(vm))) {
+        await vm.stop().catch(() => undefined);
+        throw new PaddockError(
+          'PROTECT_FAILED',
+          'The sandbox VM started without the read-only protection of files that host tools run (a folder changed while it started?); try again.',
+        );
+      }
+    }
+    this.report(await this.guard.notes());
     // SECURITY: the guest's only way out is this proxy, which applies the allowlist.
     vm.onTunnel((stream) => this.proxy.handleSocket(stream));
     void vm.exited.then(() => {
@@ -113,17 +181,62 @@ export class Sandbox {
     }
   }
 
+  /**
+   * Runs a command. In guarded grants, its output is watched for refused writes to protected
+   * paths, and once it ends the grants are swept (protected-paths.ts); what was found is in the
+   * result's `boundary` and goes to the person.
+   */
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const vm = await this.ready();
-    return vm.exec(req);
+    const h = vm.exec(req);
+    if (!this.guard.active) return h;
+    const tap = this.guard.outputTap();
+    const stdout = tap.pipe(h.stdout);
+    const stderr = tap.pipe(h.stderr);
+    const after = async (): Promise<BoundaryFinding[]> => {
+      // The last lines pass the tap once the streams end (bounded, in case nobody reads them).
+      const ended = Promise.all([stdout, stderr].map((s) => finished(s).catch(() => undefined)));
+      const ac = new AbortController();
+      await Promise.race([ended, delay(500, undefined, { signal: ac.signal }).catch(() => {})]);
+      ac.abort();
+      const found = [...tap.findings(), ...(await this.guard.sweep())];
+      this.report(found);
+      return found;
+    };
+    const result = h.result.then(
+      async (r) => {
+        const found = await after();
+        return found.length ? { ...r, boundary: found } : r;
+      },
+      async (e: unknown) => {
+        await after().catch(() => undefined);
+        throw e;
+      },
+    );
+    result.catch(() => undefined);
+    return { stdout, stderr, stdin: h.stdin, result, kill: (sig) => h.kill(sig) };
   }
 
   async readFile(p: string): Promise<Buffer> {
     return (await this.ready()).readFile(p);
   }
 
+  /**
+   * Writes a file in the VM. SECURITY: a write to a protected path of a guarded grant is refused
+   * before it is tried, and the grants are swept after (a guest symlink could have led
+   * elsewhere); either is reported and fails the write.
+   */
   async writeFile(p: string, data: Buffer, opts?: { mode?: number }): Promise<void> {
-    return (await this.ready()).writeFile(p, data, opts);
+    const vm = await this.ready();
+    const refused = await this.guard.refuseWrite(p);
+    if (refused) {
+      this.report([refused]);
+      throw new PaddockError('PROTECTED_PATH', boundaryNote([refused]));
+    }
+    await vm.writeFile(p, data, opts);
+    const found = await this.guard.sweep();
+    this.report(found);
+    if (found.length) throw new PaddockError('PROTECTED_PATH', boundaryNote(found));
   }
 
   async stat(p: string): Promise<FileStat> {
@@ -144,7 +257,17 @@ export class Sandbox {
   }
 
   async restore(name: string): Promise<void> {
-    await (await this.ready()).restore(name);
+    const vm = await this.ready();
+    this.report(await this.guard.sweep());
+    await vm.restore(name);
+    // SECURITY: the restored VM is a new QEMU; it must have the read-only binds too.
+    if (!(await this.bindsHold(vm))) {
+      await vm.stop().catch(() => undefined);
+      throw new PaddockError(
+        'PROTECT_FAILED',
+        'The restored sandbox VM lacks the read-only protection of files that host tools run; it was stopped.',
+      );
+    }
   }
 
   async stop(): Promise<void> {
@@ -152,5 +275,7 @@ export class Sandbox {
     const vm = this.vm ?? (await this.booting?.catch(() => null)) ?? null;
     this.vm = null;
     await Promise.allSettled([vm?.stop(), this.proxy.close()]);
+    // The last look, with the guest gone: nothing can race it now.
+    if (this.bootedOnce) this.report(await this.guard.sweep().catch(() => []));
   }
 }

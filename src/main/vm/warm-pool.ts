@@ -18,7 +18,14 @@ export type WarmSpec = Omit<VmSpec, 'overlayPath' | 'runDir'>;
 export function warmKey(spec: WarmSpec): string {
   const canonical = {
     imageDir: path.resolve(spec.imageDir),
-    shares: spec.shares.map((s) => [path.resolve(s.hostPath), s.name, s.readOnly]),
+    shares: spec.shares.map((s) => [
+      path.resolve(s.hostPath),
+      s.name,
+      s.readOnly,
+      // A VM started with the protected paths bound read-only must not serve a grant that allows
+      // writing them, nor the other way round.
+      Boolean(s.allowProtectedWrites),
+    ]),
     cpus: spec.cpus,
     memoryMb: spec.memoryMb,
     accel: spec.accel,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AutomationPlan } from '../../../shared/app-contract.js';
 import { ToolError, type Tool } from './types.js';
 
 export const ARTIFACT_KINDS = ['html', 'svg', 'markdown', 'mermaid', 'react', 'code'] as const;
@@ -55,8 +56,10 @@ const scheduleInput = z.object({
 export const scheduleAutomationTool: Tool<typeof scheduleInput> = {
   name: 'schedule_automation',
   description:
-    'Schedule a recurring or one-off task that runs later as its own session with the folders and network access of this one. The person sees it in Automations and can pause or remove it; results land in their inbox.',
+    'Schedule a recurring or one-off task that runs later as its own session with the folders and network access of this one. The person is always asked first, and sees the schedule, folders and hosts; they can pause or remove it later in Automations; results land in their inbox.',
   input: scheduleInput,
+  // SECURITY: the session asks the person about every automation, whatever the approval mode.
+  asksPerson: true,
   async run(input, ctx) {
     if (!ctx.scheduleAutomation) {
       return {
@@ -79,3 +82,17 @@ export const scheduleAutomationTool: Tool<typeof scheduleInput> = {
     }
   },
 };
+
+/**
+ * The plan of an automation in lines a person reads before saying yes: when, the first run, the
+ * folders, the hosts and what each run does. One wording for the app's question and the CLI's.
+ */
+export function describeAutomationPlan(plan: AutomationPlan): string {
+  const prompt = plan.prompt.length > 300 ? `${plan.prompt.slice(0, 299)}…` : plan.prompt;
+  return [
+    `When: ${plan.schedule} (${plan.timeZone})${plan.firstRun ? `; first run ${plan.firstRun}` : ''}`,
+    `Folders: ${plan.folders.length ? plan.folders.map((f) => `${f.hostPath} (${f.readOnly ? 'read-only' : 'read-write'})`).join(', ') : 'none'}`,
+    `Network: ${plan.hosts.length ? plan.hosts.join(', ') : 'none'}`,
+    `Each run: ${prompt}`,
+  ].join('\n');
+}

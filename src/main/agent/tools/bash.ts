@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundaryNote } from '../../vm/protected-paths.js';
 import { runCommand } from './run-command.js';
 import type { Tool } from './types.js';
 
@@ -30,6 +31,10 @@ export const bashTool: Tool<typeof input> = {
     if (r.stderr) parts.push(`[stderr]\n${r.stderr.replace(/\n$/, '')}`);
     if (r.timedOut) parts.push(`[timed out after ${timeout_s ?? 120} s; the command was killed]`);
     parts.push(`[exit code ${r.exitCode}]`);
+    // SECURITY: the model learns what the boundary refused or undid, so it neither retries
+    // blindly nor believes a write it made still stands.
+    const note = boundaryNote(r.boundary);
+    if (note) parts.push(note);
     return {
       content: parts.join('\n'),
       isError: r.exitCode !== 0,

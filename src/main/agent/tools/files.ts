@@ -10,6 +10,16 @@ function guestPath(ctx: ToolContext, p: string): string {
 }
 
 const MAX_READ_BYTES = 8 * 1024 * 1024;
+/** Entries list_files shows of one folder; the rest are counted. */
+const MAX_LIST_ENTRIES = 2000;
+
+/** localeCompare's order, without building a collator per comparison (listings can be long). */
+const byPath = new Intl.Collator();
+
+/** The guest refused or cut an answer for its size (GuestError EFBIG). */
+function tooBig(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'EFBIG';
+}
 
 async function readText(ctx: ToolContext, p: string): Promise<string> {
   const st = await ctx.host.stat(p).catch((e: Error) => {
@@ -17,12 +27,18 @@ async function readText(ctx: ToolContext, p: string): Promise<string> {
   });
   if (st.type === 'dir')
     throw new ToolError(`${p} is a folder; use list_files to see what is in it.`);
-  if (st.size > MAX_READ_BYTES) {
-    throw new ToolError(
-      `${p} is ${st.size.toLocaleString('en-US')} bytes, too large to read whole; use bash (head, sed -n, rg) to read part of it.`,
+  const tooLarge = (size: string): ToolError =>
+    new ToolError(
+      `${p} is ${size} bytes, too large to read whole; use bash (head, sed -n, rg) to read part of it.`,
     );
-  }
-  const buf = await ctx.host.readFile(p);
+  // A quick refusal only: stat does not follow symlinks, and the guest may say anything.
+  if (st.size > MAX_READ_BYTES) throw tooLarge(st.size.toLocaleString('en-US'));
+  // SECURITY: the bytes are counted as they arrive; the host stops taking them at its cap.
+  const buf = await ctx.host.readFile(p).catch((e: unknown) => {
+    if (tooBig(e)) throw tooLarge(`more than ${MAX_READ_BYTES.toLocaleString('en-US')}`);
+    throw e;
+  });
+  if (buf.length > MAX_READ_BYTES) throw tooLarge(buf.length.toLocaleString('en-US'));
   if (buf.subarray(0, 8192).includes(0)) {
     throw new ToolError(
       `${p} looks binary (${buf.length.toLocaleString('en-US')} bytes); inspect it with bash (file, xxd, unzip -l …).`,
@@ -140,20 +156,32 @@ export const listFilesTool: Tool<typeof listInput> = {
     const dir = guestPath(ctx, p);
     if (!pattern) {
       const entries = await ctx.host.list(dir).catch((e: Error) => {
-        throw new ToolError(e.message);
+        throw new ToolError(
+          tooBig(e)
+            ? `${dir} has too many entries to list whole; use a pattern, or bash (ls | head, find … | head).`
+            : e.message,
+        );
       });
-      const lines = entries
-        .sort((a, b) => a.path.localeCompare(b.path))
-        .map((e) => {
-          const name = path.basename(e.path);
-          return e.type === 'dir'
-            ? `${name}/`
-            : e.type === 'symlink'
-              ? `${name}@`
-              : `${name}  (${e.size.toLocaleString('en-US')} bytes)`;
-        });
+      // The host bounds the listing in bytes; the model gets a bounded number of lines of it.
+      const shown = entries
+        .sort((a, b) => byPath.compare(a.path, b.path))
+        .slice(0, MAX_LIST_ENTRIES);
+      const lines = shown.map((e) => {
+        const name = path.basename(e.path);
+        return e.type === 'dir'
+          ? `${name}/`
+          : e.type === 'symlink'
+            ? `${name}@`
+            : `${name}  (${e.size.toLocaleString('en-US')} bytes)`;
+      });
+      const more =
+        entries.length > shown.length
+          ? `\n[… ${(entries.length - shown.length).toLocaleString('en-US')} more entries; use a pattern or bash to see them]`
+          : '';
       return {
-        content: lines.length ? capText(lines.join('\n'), MAX_RESULT_CHARS) : `${dir} is empty.`,
+        content: lines.length
+          ? capText(lines.join('\n'), MAX_RESULT_CHARS) + more
+          : `${dir} is empty.`,
         isError: false,
       };
     }

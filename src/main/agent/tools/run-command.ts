@@ -1,4 +1,5 @@
 import type { ExecRequest } from '../../vm/backend.js';
+import type { BoundaryFinding } from '../../vm/protected-paths.js';
 import { OutputCap } from '../output-cap.js';
 import { MAX_RESULT_CHARS, type ToolContext } from './types.js';
 
@@ -8,6 +9,8 @@ export interface CommandResult {
   exitCode: number;
   timedOut: boolean;
   durationMs: number;
+  /** What the host's boundary refused or undid during the command (protected-paths.ts). */
+  boundary: readonly BoundaryFinding[];
 }
 
 /**
@@ -38,6 +41,7 @@ export async function runCommand(ctx: ToolContext, req: ExecRequest): Promise<Co
       exitCode: r.exitCode,
       timedOut: r.timedOut,
       durationMs: r.durationMs,
+      boundary: r.boundary ?? [],
     };
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);

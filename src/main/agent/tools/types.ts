@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { AutomationPlan } from '../../../shared/app-contract.js';
 import type { ExecHandle, ExecRequest, FileStat } from '../../vm/backend.js';
 
 /** What tools run against: the session's sandbox VM (the Sandbox class satisfies it). */
@@ -21,8 +22,8 @@ export interface ToolContext {
     version: number;
   };
   /**
-   * Creates an automation with this session's folders and allowlist. Given by the host that wires
-   * the automations layer in (the agent layer must not import it); absent where scheduling is not
+   * Creates an automation with this session's folders and allowlist, once the person agreed to
+   * its plan (the session asks; see {@link AutomationScheduler}). Absent where scheduling is not
    * offered.
    */
   scheduleAutomation?(input: ScheduleRequest): Promise<string>;
@@ -41,6 +42,19 @@ export interface ScheduleRequest {
   missed?: 'skip' | 'once' | 'all';
 }
 
+/**
+ * What the host that wires the automations layer in gives the session for `schedule_automation`
+ * (the agent layer must not import that layer). Two steps, so that the session can show the
+ * person exactly what the automation would get and create it only on their yes.
+ */
+export interface AutomationScheduler {
+  /** Checks the request and says what the automation would get; throws a sentence if it cannot be made. */
+  plan(input: ScheduleRequest): AutomationPlan | Promise<AutomationPlan>;
+  /** Creates it (only after the person agreed) and returns a sentence for the model. */
+  create(input: ScheduleRequest, sessionId: string): Promise<string>;
+}
+
+/** One result of a tool, as the model gets it back. */
 export interface ToolOutcome {
   content: string;
   isError: boolean;
@@ -53,6 +67,11 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
   name: string;
   description: string;
   input: S;
+  /**
+   * The tool asks the person itself, in every approval mode (schedule_automation), so ask mode
+   * does not ask about it a second time.
+   */
+  asksPerson?: boolean;
   run(input: z.infer<S>, ctx: ToolContext): Promise<ToolOutcome>;
 }
 

@@ -10,10 +10,18 @@
  * - IP literals: `93.184.215.14`, `127.0.0.1:8080`, `[::1]:8080`; canonicalised like requests,
  *   so `127.1:8080` is the same entry as `127.0.0.1:8080`.
  *
+ * - `host.paddock.internal:PORT` — a service on the person's own computer (the host's loopback,
+ *   127.0.0.1 and ::1), in the style of `host.docker.internal`. The name is Paddock's own: it is
+ *   never looked up in DNS, it needs its exact port, and no other name under `paddock.internal`
+ *   exists. Inside the guest 127.0.0.1 stays the guest.
+ *
  * Internal addresses (loopback, private, link-local, metadata, …; see address-class.ts) are
  * refused — whether written as a literal or reached through a name that resolves there — unless
- * an exact entry with a port names that host and port. Wildcards never open internal addresses,
- * and neither do grants a person gives from a prompt (see {@link AllowlistEntry.opensInternal}).
+ * an exact entry with a port names that host and port AND a person configured it (typed in
+ * Settings, in a task's or an automation's form, or given on the command line). Every entry keeps
+ * where it came from ({@link AllowlistSource}): entries from answers to a prompt ("allow once /
+ * for this task / always") never open internal addresses, however they are stored later.
+ * Wildcards never open internal addresses either.
  */
 
 import { lookup } from 'node:dns/promises';
@@ -29,6 +37,96 @@ import {
   type CanonicalHost,
 } from './canonical-host.js';
 
+/**
+ * Where an entry came from. `configured`: a person typed it (Settings, a task's or an
+ * automation's form, `--allow-host`). `prompt`: a person answered a question the running agent
+ * caused ("allow once / for this task / always"); such entries never open internal addresses.
+ */
+export type AllowlistSource = 'configured' | 'prompt';
+
+/**
+ * The name that means "this computer" (the host's loopback) in an allowlist entry and in a
+ * request from the guest. Reserved: resolved by Paddock itself, never by DNS.
+ */
+export const HOST_LOOPBACK_NAME = 'host.paddock.internal';
+
+/** The domain Paddock reserves for its own names; only {@link HOST_LOOPBACK_NAME} exists in it. */
+const RESERVED_DOMAIN = 'paddock.internal';
+
+/** The addresses {@link HOST_LOOPBACK_NAME} stands for, in the order to try. */
+const HOST_LOOPBACK_ADDRESSES: readonly string[] = ['127.0.0.1', '::1'];
+
+/**
+ * Suffixes under which anyone can publish a site of their own, so a wildcard over them allows
+ * every stranger's site (an exfiltration channel). A short list of the common ones, not the whole
+ * Public Suffix List; see {@link isPublicSuffixLike} for the country-code second levels.
+ */
+const SHARED_HOSTING_SUFFIXES: readonly string[] = [
+  'github.io',
+  'gitlab.io',
+  'githubusercontent.com',
+  'herokuapp.com',
+  'appspot.com',
+  'web.app',
+  'firebaseapp.com',
+  'vercel.app',
+  'netlify.app',
+  'pages.dev',
+  'workers.dev',
+  'azurewebsites.net',
+  'cloudfront.net',
+  's3.amazonaws.com',
+  'blogspot.com',
+  'wordpress.com',
+  'glitch.me',
+  'onrender.com',
+  'fly.dev',
+  'ngrok.io',
+  'ngrok.app',
+  'ngrok-free.app',
+  'trycloudflare.com',
+  'surge.sh',
+  'repl.co',
+  'duckdns.org',
+];
+
+/** Second-level labels under which country-code registries sell names (co.uk, com.au, …). */
+const GENERIC_SECOND_LEVELS = new Set([
+  'ac',
+  'co',
+  'com',
+  'edu',
+  'gen',
+  'go',
+  'gob',
+  'gov',
+  'gv',
+  'ltd',
+  'me',
+  'mil',
+  'ne',
+  'net',
+  'nic',
+  'nom',
+  'or',
+  'org',
+  'plc',
+  'sch',
+]);
+
+/**
+ * Whether `suffix` (a canonical name) is a registry's suffix rather than somebody's domain:
+ * `co.uk`, `com.au`, `org.br`, … (a generic second level under a two-letter country code).
+ */
+export function isPublicSuffixLike(suffix: string): boolean {
+  const labels = suffix.split('.');
+  return (
+    labels.length === 2 &&
+    GENERIC_SECOND_LEVELS.has(labels[0] ?? '') &&
+    /^[a-z]{2}$/.test(labels[1] ?? '')
+  );
+}
+
 /** The ports an entry without `:port` allows. */
 export const DEFAULT_PORTS: readonly number[] = [80, 443];
 
@@ -41,11 +139,21 @@ export interface AllowlistEntry {
   host: CanonicalHost;
   /** Undefined means {@link DEFAULT_PORTS}. */
   port?: number;
+  /** Where it came from; see {@link AllowlistSource}. */
+  source: AllowlistSource;
   /**
    * Whether this entry may open an internal address. True only for exact (non-wildcard)
-   * entries with a port that were configured, not granted from a prompt.
+   * entries with a port that were configured, never for entries from a prompt.
    */
   opensInternal: boolean;
+}
+
+/** Options of {@link parseAllowlistEntry} and {@link Allowlist.add}. */
+export interface AllowlistEntryOptions {
+  /** Default `configured`. */
+  source?: AllowlistSource;
+  /** `false` is the older spelling of `source: 'prompt'`. */
+  opensInternal?: boolean;
 }
 
 /** Thrown for an entry that cannot be used; `message` is a whole sentence for a person. */
@@ -73,6 +181,40 @@ export function isLocalhostName(name: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
+/** Whether a canonical name is {@link HOST_LOOPBACK_NAME}. */
+export function isHostLoopbackName(name: string): boolean {
+  return name === HOST_LOOPBACK_NAME;
+}
+
+/** Whether a canonical name is in the domain Paddock reserves (`paddock.internal` and below). */
+export function isReservedName(name: string): boolean {
+  return name === RESERVED_DOMAIN || name.endsWith(`.${RESERVED_DOMAIN}`);
+}
+
+/**
+ * Whether a canonical name stands for loopback without any lookup: `localhost` names (the
+ * host's, as the proxy runs there) and {@link HOST_LOOPBACK_NAME}.
+ */
+export function isLoopbackName(name: string): boolean {
+  return isLocalhostName(name) || isHostLoopbackName(name);
+}
+
+/** Whether an entry or request names an internal host by itself (no DNS involved). */
+function literallyInternal(host: CanonicalHost): boolean {
+  return host.kind === 'name'
+    ? isLoopbackName(host.host)
+    : classifyAddress(host.host).scope === 'internal';
+}
+
+function literalLabel(host: CanonicalHost): string {
+  if (host.kind !== 'name') return classifyAddress(host.host).label;
+  return isHostLoopbackName(host.host) ? "this computer's loopback" : 'a loopback name';
+}
+
+function sourceOf(options: AllowlistEntryOptions): AllowlistSource {
+  return options.source ?? (options.opensInternal === false ? 'prompt' : 'configured');
+}
+
 /**
  * The key two hosts are compared by: the canonical text, except that an IPv4-mapped IPv6
  * address is the same destination as its IPv4 address (a connection to `::ffff:127.0.0.1`
@@ -86,15 +228,16 @@ export function matchKey(host: CanonicalHost): string {
 }
 
 /**
- * Parses one allowlist entry (see the module comment for the forms). `opensInternal: false`
- * marks an entry that must never open an internal address (used for grants from a prompt).
+ * Parses one allowlist entry (see the module comment for the forms). `source: 'prompt'` marks an
+ * entry from an answer to a prompt, which never opens an internal address.
  * Throws {@link InvalidAllowlistEntryError}.
  */
 export function parseAllowlistEntry(
   input: string,
-  options: { opensInternal?: boolean } = {},
+  options: AllowlistEntryOptions = {},
 ): AllowlistEntry {
   const text = input.trim();
+  const source = sourceOf(options);
   const refuse = (why: string): never => {
     throw new InvalidAllowlistEntryError(
       `"${printable(input)}" is not a valid network allowlist entry: ${why}.`,
@@ -103,18 +246,21 @@ export function parseAllowlistEntry(
   };
   if (text.length === 0) refuse('it is empty');
   if (text.includes('://')) {
-    refuse('write only the host (and optional :port), e.g. example.com, not a URL');
+    refuse('write only the host (and optional :port) instead, e.g. example.com, not a URL');
   }
   if (text.includes('/') || text.includes('@') || /\s/.test(text)) {
-    refuse('write only the host (and optional :port), e.g. example.com or example.com:8443');
+    refuse(
+      'write only the host (and optional :port) instead, e.g. example.com or example.com:8443',
+    );
   }
   const wildcard = text.startsWith('*.');
   const rest = wildcard ? text.slice(2) : text;
-  if (rest.includes('*')) {
+  // SECURITY: "*" and its look-alikes would switch the allowlist off.
+  if (rest.includes('*') || rest.length === 0) {
     refuse(
-      text === '*'
-        ? 'allowing every host would switch the allowlist off'
-        : 'a "*" may only appear as the whole first label, as in *.example.com',
+      /^[*.:0-9]*$/.test(text)
+        ? 'allowing every host would switch the allowlist off; list the hosts the task needs instead, e.g. example.com or *.example.com'
+        : 'a "*" may only appear as the whole first label; write e.g. *.example.com (its subdomains) or example.com (the host itself) instead',
     );
   }
   let parsed: { host: CanonicalHost; port?: number };
@@ -135,21 +281,32 @@ export function parseAllowlistEntry(
     if (host.kind !== 'name') refuse('wildcards apply to names, not IP addresses');
     if (!host.host.includes('.')) {
       refuse(
-        `*.${host.host} would allow a whole top-level domain; name a domain such as *.example.${host.host}`,
+        `*.${host.host} would allow a whole top-level domain; name a domain such as *.example.${host.host} instead`,
       );
     }
     if (isLocalhostName(host.host))
       refuse('localhost names are internal and wildcards never open internal addresses');
-  } else {
-    const internal =
-      host.kind === 'name'
-        ? isLocalhostName(host.host)
-        : classifyAddress(host.host).scope === 'internal';
-    // SECURITY: an internal address must be allowed with its exact port.
-    if (internal && port === undefined) {
-      const what = host.kind === 'name' ? 'a loopback name' : classifyAddress(host.host).label;
+    // SECURITY: the reserved domain has one name, opened only by its exact host:port.
+    if (isReservedName(host.host))
       refuse(
-        `${formatTarget(host)} is ${what}, which may only be allowed together with a port, e.g. ${formatTarget(host, 8080)}`,
+        `${RESERVED_DOMAIN} is Paddock's own; write ${HOST_LOOPBACK_NAME}:PORT to allow one service on this computer`,
+      );
+    // SECURITY: a wildcard over a registry's suffix or a shared-hosting domain allows strangers' sites.
+    if (isPublicSuffixLike(host.host))
+      refuse(
+        `*.${host.host} would allow every site registered under ${host.host}; name a domain such as *.example.${host.host} instead`,
+      );
+    if (SHARED_HOSTING_SUFFIXES.includes(host.host))
+      refuse(
+        `*.${host.host} would allow every site anyone publishes there; name the site instead, e.g. yourname.${host.host}`,
+      );
+  } else {
+    if (host.kind === 'name' && isReservedName(host.host) && !isHostLoopbackName(host.host))
+      refuse(`Paddock knows only ${HOST_LOOPBACK_NAME} under ${RESERVED_DOMAIN}`);
+    // SECURITY: an internal address must be allowed with its exact port.
+    if (literallyInternal(host) && port === undefined) {
+      refuse(
+        `${formatTarget(host)} is ${literalLabel(host)}, which may only be allowed together with a port, e.g. ${formatTarget(host, 8080)}`,
       );
     }
   }
@@ -159,8 +316,10 @@ export function parseAllowlistEntry(
     wildcard,
     host,
     ...(port === undefined ? {} : { port }),
-    // SECURITY: only exact host:port entries that a person configured open internal addresses.
-    opensInternal: !wildcard && port !== undefined && options.opensInternal !== false,
+    source,
+    // SECURITY: only exact host:port entries that a person configured open internal addresses;
+    // an answer to a prompt never does, wherever it is kept.
+    opensInternal: !wildcard && port !== undefined && source === 'configured',
   };
 }
 
@@ -197,15 +356,20 @@ export interface EgressVerdict {
 export class Allowlist {
   readonly #entries = new Map<string, AllowlistEntry>();
 
-  constructor(entries: Iterable<string> = []) {
+  /** `entries` are configured ones; `promptEntries` came from answers to a prompt. */
+  constructor(entries: Iterable<string> = [], promptEntries: Iterable<string> = []) {
     for (const e of entries) this.add(e);
+    for (const e of promptEntries) this.add(e, { source: 'prompt' });
   }
 
-  /** Adds an entry (canonicalised); throws {@link InvalidAllowlistEntryError}. */
-  add(entry: string, options: { opensInternal?: boolean } = {}): AllowlistEntry {
+  /**
+   * Adds an entry (canonicalised); throws {@link InvalidAllowlistEntryError}. A configured entry
+   * replaces a prompt one with the same text; a prompt one never replaces a configured one.
+   */
+  add(entry: string, options: AllowlistEntryOptions = {}): AllowlistEntry {
     const parsed = parseAllowlistEntry(entry, options);
     const existing = this.#entries.get(parsed.text);
-    if (existing && existing.opensInternal && !parsed.opensInternal) return existing;
+    if (existing && existing.source === 'configured' && parsed.source === 'prompt') return existing;
     this.#entries.set(parsed.text, parsed);
     return parsed;
   }
@@ -282,21 +446,29 @@ export class Allowlist {
     const exactSuggestion = target;
     const plainSuggestion = DEFAULT_PORTS.includes(port) ? formatTarget(host) : target;
 
-    // Literal addresses and localhost names are classified without any lookup.
-    const literalInternal =
-      host.kind === 'name'
-        ? isLocalhostName(host.host)
-        : classifyAddress(host.host).scope === 'internal';
-    const literalLabel =
-      host.kind === 'name' ? 'a loopback name' : classifyAddress(host.host).label;
+    // SECURITY: Paddock's reserved domain has one name; the others are never looked up.
+    if (host.kind === 'name' && isReservedName(host.host) && !isHostLoopbackName(host.host)) {
+      return {
+        ...base,
+        allowed: false,
+        reason: `it is not a name Paddock knows (under ${RESERVED_DOMAIN} there is only ${HOST_LOOPBACK_NAME})`,
+        problem: 'invalid-host',
+        addresses: [],
+      };
+    }
+
+    // Literal addresses, localhost names and host.paddock.internal are classified without lookup.
+    const literalInternal = literallyInternal(host);
+    const label = literalLabel(host);
 
     const matches = this.matching(host, port, extra);
     if (matches.length === 0) {
+      // SECURITY: problem 'internal' is never asked about, so no answer to a prompt opens these.
       if (literalInternal) {
         return {
           ...base,
           allowed: false,
-          reason: `it is ${literalLabel}, which is reachable only when that exact host and port is on this task's network allowlist`,
+          reason: `it is ${label}, which is reachable only when that exact host and port is allowed in Settings or on the command line`,
           problem: 'internal',
           suggestion: exactSuggestion,
           addresses: [],
@@ -324,7 +496,7 @@ export class Allowlist {
     const rule = (opener ?? matches[0])?.text;
 
     let addresses: string[];
-    if (host.kind === 'name' && !isLocalhostName(host.host)) {
+    if (host.kind === 'name' && !isLoopbackName(host.host)) {
       try {
         addresses = await resolve(host.host);
       } catch (err) {
@@ -350,8 +522,9 @@ export class Allowlist {
         };
       }
     } else if (host.kind === 'name') {
-      // SECURITY: localhost names are loopback; never ask a resolver (it could say otherwise).
-      addresses = ['127.0.0.1', '::1'];
+      // SECURITY: localhost names and host.paddock.internal are the host's loopback; never ask a
+      // resolver (it could say otherwise, and the name must not leak to DNS).
+      addresses = [...HOST_LOOPBACK_ADDRESSES];
     } else if (host.kind === 'ipv6' && host.ipv4 !== undefined && host.host.startsWith('::ffff:')) {
       addresses = [host.ipv4];
     } else {
@@ -365,13 +538,14 @@ export class Allowlist {
       .find((x) => x.cls.scope === 'internal');
     if (internalHit && !opener) {
       const what =
-        host.kind === 'name' && !isLocalhostName(host.host)
+        host.kind === 'name' && !isLoopbackName(host.host)
           ? `it resolves to ${internalHit.address}, ${internalHit.cls.label}`
-          : `it is ${literalLabel}`;
+          : `it is ${label}`;
+      const fromPrompt = matches.some((e) => e.source === 'prompt' && !e.wildcard);
       return {
         ...base,
         allowed: false,
-        reason: `${what}, which is reachable only when that exact host and port is on this task's network allowlist`,
+        reason: `${what}, which is reachable only when that exact host and port is allowed in Settings or on the command line${fromPrompt ? ' (an answer to a prompt never opens it)' : ''}`,
         problem: 'internal',
         suggestion: exactSuggestion,
         addresses: [],

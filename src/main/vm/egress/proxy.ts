@@ -14,6 +14,7 @@ import { pipeline, type Duplex } from 'node:stream';
 import { classifyAddress } from './address-class.js';
 import {
   describeRefusal,
+  isLoopbackName,
   parseAllowlistEntry,
   systemResolver,
   type Allowlist,
@@ -45,7 +46,8 @@ export interface EgressDecision {
 }
 
 /** A person's answer to "allow this host?". The proxy treats 'always' like 'session'; the
- * `askPerson` implementation is the one that persists an 'always'. */
+ * `askPerson` implementation is the one that persists an 'always', and it must keep it as an
+ * answer to a prompt (`promptAllowlist`), which never opens internal addresses. */
 export type PersonAnswer = 'once' | 'session' | 'always' | 'deny';
 
 /** Opens a byte stream to a checked address (injectable for tests; default: TCP). */
@@ -66,8 +68,9 @@ export interface EgressProxyOptions {
   onDecision: (decision: EgressDecision) => void;
   /** Name → addresses; default the system resolver. */
   resolve?: Resolver;
-  /** Asked when a well-formed target is not on the allowlist. Grants never open internal
-   * addresses (those need an exact host:port entry in the task's settings). */
+  /** Asked when a well-formed target is not on the allowlist (never for internal addresses,
+   * host.paddock.internal included). Grants never open internal addresses (those need an exact
+   * host:port entry a person configured). */
   askPerson?: (
     host: string,
     port: number,
@@ -406,12 +409,12 @@ export class EgressProxy {
       const answer = await this.#ask(verdict);
       if (answer === 'once') {
         // SECURITY: a prompt grant is exact host:port and never opens internal addresses.
-        const once: AllowlistEntry = parseAllowlistEntry(verdict.target, { opensInternal: false });
+        const once: AllowlistEntry = parseAllowlistEntry(verdict.target, { source: 'prompt' });
         verdict = await this.#allowlist.decide(hostText, port, resolve, [once]);
         if (verdict.allowed)
           verdict = { ...verdict, reason: `allowed once by the person (${verdict.target})` };
       } else if (answer === 'session' || answer === 'always') {
-        this.#allowlist.add(verdict.target, { opensInternal: false });
+        this.#allowlist.add(verdict.target, { source: 'prompt' });
         verdict = await this.#allowlist.decide(hostText, port, resolve);
         if (verdict.allowed)
           verdict = {
@@ -460,9 +463,7 @@ export class EgressProxy {
         ? verdict.addresses
         : verdict.canonical && verdict.canonical.kind !== 'name'
           ? [verdict.canonical.ipv4 ?? verdict.canonical.host]
-          : verdict.canonical &&
-              (verdict.canonical.host === 'localhost' ||
-                verdict.canonical.host.endsWith('.localhost'))
+          : verdict.canonical && isLoopbackName(verdict.canonical.host)
             ? ['127.0.0.1']
             : [];
     return addresses.some((a) => {

@@ -135,13 +135,45 @@ export function encodeCredit(id: number, bytes: number): Buffer {
   return encodeFrame(FrameType.CREDIT, id, p);
 }
 
-/** Parses a JSON payload, or throws ProtocolError. */
-export function parseJson(payload: Buffer): unknown {
+/**
+ * Largest JSON the guest sends in a control frame (HELLO, EXIT, RESP, ERR): the biggest real one
+ * is an ERR naming a 4 KiB path. A listing travels as DATA and has its own cap (client.ts).
+ */
+export const MAX_CONTROL_JSON = 64 * 1024;
+
+/**
+ * Parses a JSON payload of at most `maxBytes`, or throws ProtocolError.
+ * SECURITY: the size is checked before parsing, so a guest cannot make the host build an object
+ * graph many times the size of a sensible answer.
+ */
+export function parseJson(payload: Buffer, maxBytes = MAX_CONTROL_JSON): unknown {
+  if (payload.length > maxBytes)
+    throw new ProtocolError(`the guest sent ${payload.length} bytes of JSON (at most ${maxBytes})`);
   try {
     return JSON.parse(payload.toString('utf8')) as unknown;
   } catch {
     throw new ProtocolError('the guest sent a frame whose JSON does not parse');
   }
+}
+
+// C0 and C1 control characters, DEL, and the bidirectional overrides that reorder what is shown.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A string from the guest made fit to show a person: control characters (terminal escapes among
+ * them) become spaces, and it is cut to `max` characters with an ellipsis.
+ * SECURITY: guest text reaches terminals (the CLI), logs and the model; none of it may carry
+ * escape sequences or be of a length the guest chose.
+ */
+export function guestText(s: string, max: number): string {
+  const head = s.length > max * 2 ? s.slice(0, max * 2) : s;
+  const clean = head.replace(UNPRINTABLE, ' ');
+  if (clean.length <= max) return clean;
+  let cut = clean.slice(0, Math.max(0, max - 1));
+  // Never end on half of a surrogate pair.
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }
 
 function isGuestHello(type: number, id: number, payload: Buffer): boolean {

@@ -10,7 +10,14 @@ export interface QemuArgsInput {
   cpus: number;
   memoryMb: number;
   accel: 'kvm' | 'tcg';
+  /** Where QEMU writes the serial console itself (the KVM probe); unused with consoleSocket. */
   consoleLog: string;
+  /**
+   * Unix socket QEMU serves the serial console on (QEMU listens); the host reads it into a
+   * capped log (console-log.ts). SECURITY: a file chardev would let the guest grow a host file
+   * without limit; with a socket, a host that reads slower stalls the guest's serial port instead.
+   */
+  consoleSocket?: string;
   /** Unix socket of the guest agent's virtio-serial port (QEMU listens). */
   agentSocket?: string;
   /** Unix socket of the QMP monitor (QEMU listens). */
@@ -88,7 +95,7 @@ export function kernelCmdline(
 
 /**
  * The QEMU argv (without the binary) for one VM: `-M microvm` with PVH direct boot, no default
- * devices, no network device at all, the console to a file, the session disk on virtio-blk,
+ * devices, no network device at all, the console to a socket (or a file), the session disk on virtio-blk,
  * one 9p device per share (read-only enforced by QEMU), the agent's virtio-serial port and QMP
  * on unix sockets. Pure: the same input gives the same argv.
  */
@@ -108,6 +115,8 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
   const args: string[] = [
     '-M',
     // No option ROMs (nothing to run them for); the RTC gives the guest the time of day.
+    // Known gap: QEMU 10 (Debian 13) boots no guest with these (with x-option-roms=off nothing is
+    // printed; without it the kernel reaches /init but userspace I/O never arrives): see notes.
     'microvm,x-option-roms=off,rtc=on',
     ...(input.accel === 'kvm'
       ? ['-accel', 'kvm', '-cpu', 'host']
@@ -127,7 +136,9 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     'none',
     '-no-reboot',
     '-chardev',
-    `file,id=con,path=${qemuOptValue(input.consoleLog)}`,
+    input.consoleSocket
+      ? `socket,id=con,path=${qemuOptValue(input.consoleSocket)},server=on,wait=off`
+      : `file,id=con,path=${qemuOptValue(input.consoleLog)}`,
     '-serial',
     'chardev:con',
     '-kernel',

@@ -12,8 +12,11 @@ import { GuestClient } from '../guest/client.js';
 import type { Hello } from '../guest/protocol.js';
 import { probeAccel, type AccelProbe } from './accel.js';
 import { buildQemuArgs, qemuOptValue } from './args.js';
+import { CONSOLE_LOG_MAX_BYTES, ConsoleLog } from './console-log.js';
 import { QmpClient } from './qmp.js';
 import { bootWithTunnels, checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
+import { qemuCommand } from '../mount-namespace.js';
+import { readOnlyBindsFor } from '../protected-paths.js';
 
 const execFileP = promisify(execFile);
 
@@ -42,6 +45,8 @@ export interface QemuBackendOptions {
   stopGraceMs?: number;
   /** Diagnostic lines (boot times, restarts). */
   log?: (line: string) => void;
+  /** Cap on a VM's console log files together (console.log + console.log.1). Default 4 MiB. */
+  consoleLogMaxBytes?: number;
 }
 
 /** Timings of a VM's last boot, checkpoint and restore, for benchmarks and `paddock doctor`. */
@@ -97,6 +102,8 @@ interface Instance {
   sockDir: string;
   ownSockDir: boolean;
   consoleLog: string;
+  /** The capped copy of the serial console, if QEMU serves it on a socket. */
+  console: ConsoleLog | null;
   exited: Promise<{ code: number | null; signal: string | null }>;
   bootToReadyMs: number;
   hello: Hello;
@@ -108,6 +115,7 @@ interface BootContext {
   qemuBinary: string;
   bootTimeoutMs: number;
   onTunnel: (stream: Duplex) => void;
+  consoleLogMaxBytes: number;
 }
 
 /** Where a VM's sockets and console log are, and the QEMU argv that uses them. */
@@ -118,6 +126,8 @@ interface QemuLayout {
   agentSocket: string;
   qmpSocket: string;
   consoleLog: string;
+  /** QEMU serves the serial console here (absent for a warm VM started by an older version). */
+  consoleSocket?: string;
   args: string[];
 }
 
@@ -134,7 +144,9 @@ async function prepareLayout(spec: VmSpec, accel: 'kvm' | 'tcg'): Promise<QemuLa
   const agentSocket = join(sockDir, 'agent.sock');
   const qmpSocket = join(sockDir, 'qmp.sock');
   const consoleLog = join(runDir, 'console.log');
-  for (const p of [agentSocket, qmpSocket, consoleLog]) await unlink(p).catch(() => {});
+  const consoleSocket = join(sockDir, 'console.sock');
+  for (const p of [agentSocket, qmpSocket, consoleSocket, consoleLog, `${consoleLog}.1`])
+    await unlink(p).catch(() => {});
 
   const args = buildQemuArgs({
     kernel: resolvePath(spec.imageDir, 'vmlinux'),
@@ -145,12 +157,13 @@ async function prepareLayout(spec: VmSpec, accel: 'kvm' | 'tcg'): Promise<QemuLa
     memoryMb: spec.memoryMb,
     accel,
     consoleLog,
+    consoleSocket,
     agentSocket,
     qmpSocket,
     hostTimeSec: Date.now() / 1000,
     tscKhz: hostTscKhz(),
   });
-  return { runDir, sockDir, ownSockDir, agentSocket, qmpSocket, consoleLog, args };
+  return { runDir, sockDir, ownSockDir, agentSocket, qmpSocket, consoleLog, consoleSocket, args };
 }
 
 async function bootInstance(ctx: BootContext): Promise<Instance> {
@@ -159,11 +172,23 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
 
   // SECURITY/robustness: setpriv --pdeathsig makes the kernel kill QEMU if this process dies,
   // so a crashed host never leaves a VM (with the person's folders mounted) running.
-  const [cmd, argv] = hasSetprivPdeathsig()
-    ? ['setpriv', ['--pdeathsig', 'KILL', '--', ctx.qemuBinary, ...args]]
-    : [ctx.qemuBinary, args];
+  // SECURITY: files host tools run (.git, editor tasks) in read-write grants are read-only
+  // binds in QEMU's own mount namespace (protected-paths.ts); it throws rather than start without.
+  let cmd: string;
+  let argv: string[];
+  try {
+    ({ command: cmd, args: argv } = qemuCommand({
+      qemu: ctx.qemuBinary,
+      args,
+      readOnly: await readOnlyBindsFor(ctx.spec.shares),
+      pdeathsig: hasSetprivPdeathsig(),
+    }));
+  } catch (e) {
+    if (layout.ownSockDir) await rm(layout.sockDir, { recursive: true, force: true });
+    throw e;
+  }
   const t0 = performance.now();
-  const child = spawn(cmd, argv as string[], {
+  const child = spawn(cmd, argv, {
     cwd: runDir,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -188,6 +213,7 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
     qemuBinary: ctx.qemuBinary,
     bootTimeoutMs: ctx.bootTimeoutMs,
     onTunnel: ctx.onTunnel,
+    consoleLogMaxBytes: ctx.consoleLogMaxBytes,
     t0,
   });
 }
@@ -201,6 +227,7 @@ interface ConnectContext {
   qemuBinary: string;
   bootTimeoutMs: number;
   onTunnel: (stream: Duplex) => void;
+  consoleLogMaxBytes: number;
   /** When QEMU was started (performance.now()), for bootToReadyMs. */
   t0: number;
 }
@@ -208,16 +235,20 @@ interface ConnectContext {
 /** Connects to a started QEMU's agent and QMP sockets and waits for the agent's HELLO. */
 async function connectInstance(ctx: ConnectContext): Promise<Instance> {
   const { exited, t0 } = ctx;
-  const { sockDir, ownSockDir, agentSocket, qmpSocket, consoleLog } = ctx.layout;
+  const { sockDir, ownSockDir, agentSocket, qmpSocket, consoleLog, consoleSocket } = ctx.layout;
   let hasExited = false;
   void exited.then(() => (hasExited = true));
 
-  const consoleTail = async (): Promise<string> => {
-    const text = await readFile(consoleLog, 'utf8').catch(() => '');
-    return tailLines(text, 15);
-  };
+  // SECURITY: the console is read into a capped log; QEMU never writes a host file for it.
+  const serial = consoleSocket ? new ConsoleLog(consoleLog, ctx.consoleLogMaxBytes) : null;
+  const consoleText = async (): Promise<string> =>
+    serial ? serial.text() : await readFile(consoleLog, 'utf8').catch(() => '');
   const closers: (() => void)[] = [];
+  if (serial) closers.push(() => serial.close());
   const failBoot = async (why: string): Promise<never> => {
+    // Let the last console lines (PADDOCK-FAIL) arrive before the reader is closed.
+    if (serial && hasExited) await new Promise((r) => setTimeout(r, 50));
+    const text = await consoleText();
     for (const close of closers) close();
     if (!hasExited) ctx.proc.kill('SIGKILL');
     await exited;
@@ -232,11 +263,11 @@ async function connectInstance(ctx: ConnectContext): Promise<Instance> {
         '',
       );
     }
-    const fail = /PADDOCK-FAIL (.*)/.exec(await readFile(consoleLog, 'utf8').catch(() => ''));
+    const fail = /PADDOCK-FAIL (.*)/.exec(text);
     const err = stderr.trim() ? ` QEMU said: ${tailLines(stderr, 3)}` : '';
     throw new VmBootError(
       `The sandbox VM did not start: ${fail ? fail[1] : why}.${err}`,
-      await consoleTail(),
+      tailLines(text, 15),
     );
   };
 
@@ -253,6 +284,9 @@ async function connectInstance(ctx: ConnectContext): Promise<Instance> {
       }
     }
   };
+  // The console first: what the guest prints before someone listens is lost.
+  if (serial && !(await serial.attach(consoleSocket!, () => !hasExited && Date.now() < deadline)))
+    return failBoot(`no socket ${consoleSocket}`);
   const sock = await connectRetry(agentSocket);
   const client = new GuestClient(sock);
   client.onTunnel(ctx.onTunnel);
@@ -276,15 +310,26 @@ async function connectInstance(ctx: ConnectContext): Promise<Instance> {
   }
 
   let hello: Hello;
+  let failPoll: ReturnType<typeof setInterval> | undefined;
   try {
     hello = await Promise.race([
       client.hello(Math.max(1, deadline - Date.now())),
       exited.then(() => {
         throw new Error('QEMU exited before the guest agent answered');
       }),
+      // A failed /init prints PADDOCK-FAIL before it powers off: report it without waiting.
+      new Promise<never>((_resolve, reject) => {
+        failPoll = setInterval(() => {
+          void consoleText().then((text) => {
+            if (/PADDOCK-FAIL /.test(text)) reject(new Error('the guest failed to start'));
+          });
+        }, 200);
+      }),
     ]);
   } catch (e) {
     return failBoot((e as Error).message);
+  } finally {
+    clearInterval(failPoll);
   }
   return {
     proc: ctx.proc,
@@ -294,6 +339,7 @@ async function connectInstance(ctx: ConnectContext): Promise<Instance> {
     sockDir,
     ownSockDir,
     consoleLog,
+    console: serial,
     exited,
     bootToReadyMs: Math.round(performance.now() - t0),
     hello,
@@ -316,6 +362,7 @@ async function stopInstance(inst: Instance, graceMs: number): Promise<void> {
   inst.qmp.close();
   inst.client.close();
   inst.sock.destroy();
+  inst.console?.close();
   if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
 }
 
@@ -368,6 +415,7 @@ class QemuVm extends GuestVm implements Vm {
       this.inst = null;
       inst.client.close();
       inst.qmp.close();
+      inst.console?.close();
       if (!this.stopping) {
         this.backend.log(`VM ${this.id} exited unexpectedly (${how.signal ?? 'code ' + how.code})`);
         await this.cleanup(inst);
@@ -440,6 +488,7 @@ class QemuVm extends GuestVm implements Vm {
         qemuBinary: this.backend.qemuBinary,
         bootTimeoutMs: this.backend.bootTimeout(this.accel),
         onTunnel: this.dispatchTunnel,
+        consoleLogMaxBytes: this.backend.consoleLogMaxBytes,
       });
     } catch (e) {
       this.stopping = true;
@@ -506,6 +555,8 @@ export interface DetachedVm {
   sockDir: string;
   ownSockDir: boolean;
   consoleLog: string;
+  /** QEMU serves the serial console here; whoever attaches reads it into consoleLog (capped). */
+  consoleSocket?: string;
   /** Epoch ms. */
   startedAt: number;
 }
@@ -581,12 +632,15 @@ export class QemuBackend implements VmBackend {
   readonly qemuBinary: string;
   readonly qemuImgBinary: string;
   readonly stopGraceMs: number;
+  /** Cap on each VM's console log files together. */
+  readonly consoleLogMaxBytes: number;
   private lastProbe: AccelProbe | null = null;
 
   constructor(private readonly opts: QemuBackendOptions = {}) {
     this.qemuBinary = opts.qemuBinary ?? 'qemu-system-x86_64';
     this.qemuImgBinary = opts.qemuImgBinary ?? 'qemu-img';
     this.stopGraceMs = opts.stopGraceMs ?? 3000;
+    this.consoleLogMaxBytes = opts.consoleLogMaxBytes ?? CONSOLE_LOG_MAX_BYTES;
   }
 
   log(line: string): void {
@@ -657,7 +711,14 @@ export class QemuBackend implements VmBackend {
     try {
       // Deliberately no setpriv --pdeathsig here: this QEMU must survive us. What ends it
       // instead: the claimer's stop, the claimer's watchdog, or the warm entry's expiry reaper.
-      child = spawn(this.qemuBinary, layout.args, {
+      // SECURITY: the same read-only binds as bootInstance (protected-paths.ts).
+      const q = qemuCommand({
+        qemu: this.qemuBinary,
+        args: layout.args,
+        readOnly: await readOnlyBindsFor(spec.shares),
+        pdeathsig: false,
+      });
+      child = spawn(q.command, q.args, {
         cwd: layout.runDir,
         detached: true,
         stdio: ['ignore', 'ignore', fd],
@@ -696,6 +757,7 @@ export class QemuBackend implements VmBackend {
       sockDir: layout.sockDir,
       ownSockDir: layout.ownSockDir,
       consoleLog: layout.consoleLog,
+      consoleSocket: layout.consoleSocket,
       startedAt: Date.now(),
     };
   }
@@ -718,6 +780,7 @@ export class QemuBackend implements VmBackend {
       agentSocket: d.agentSocket,
       qmpSocket: d.qmpSocket,
       consoleLog: d.consoleLog,
+      ...(d.consoleSocket ? { consoleSocket: d.consoleSocket } : {}),
       args: [],
     };
     const proc: QemuProc = {
@@ -743,6 +806,7 @@ export class QemuBackend implements VmBackend {
           qemuBinary: this.qemuBinary,
           bootTimeoutMs: this.bootTimeout(d.accel),
           onTunnel,
+          consoleLogMaxBytes: this.consoleLogMaxBytes,
           t0: performance.now(),
         }),
       (inst) => new QemuVm(d.spec, d.accel, this, inst),
@@ -762,6 +826,7 @@ export class QemuBackend implements VmBackend {
           qemuBinary: this.qemuBinary,
           bootTimeoutMs: this.bootTimeout(accel),
           onTunnel,
+          consoleLogMaxBytes: this.consoleLogMaxBytes,
         }),
       (inst) => new QemuVm(spec, accel, this, inst),
     );

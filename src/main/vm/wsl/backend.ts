@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Duplex } from 'node:stream';
 import { VmGoneError, type Vm, type VmBackend, type VmSpec } from '../backend.js';
+import { CAPPED_LOG_MAX_BYTES, CappedLog } from '../capped-log.js';
 import { GuestClient } from '../guest/client.js';
 import { VmBootError } from '../qemu/backend.js';
 import {
@@ -116,7 +117,10 @@ export class WslBackend implements VmBackend {
         windowsHide: true,
       },
     );
-    child.stderr!.pipe(createWriteStream(join(runDir, 'agent.log'), { flags: 'a' }));
+    // SECURITY: the guest can write to this stream without end; the log file is capped.
+    const agentLog = new CappedLog(join(runDir, 'agent.log'), CAPPED_LOG_MAX_BYTES, true);
+    child.stderr!.on('data', (d: Buffer) => agentLog.write(d));
+    child.stderr!.once('close', () => agentLog.close());
     const exited = new Promise<Exit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', () => resolve({ code: null, signal: null }));

@@ -144,7 +144,8 @@ export function SettingsPage(props: {
         <h3>Network allowlist</h3>
         <p className="muted small">
           Hosts every task may reach without asking. <code>example.com</code> allows ports 80 and
-          443; <code>*.example.com</code> its subdomains; <code>host:8080</code> one port.
+          443; <code>*.example.com</code> its subdomains; <code>host:8080</code> one port;{' '}
+          <code>host.paddock.internal:8080</code> a service on this computer.
         </p>
         {settings.networkAllowlist.length === 0 ? (
           <p className="muted small" data-testid="allowlist-empty">
@@ -171,6 +172,34 @@ export function SettingsPage(props: {
               </li>
             ))}
           </ul>
+        )}
+        {settings.promptAllowlist.length > 0 && (
+          <>
+            <p className="muted small">
+              Allowed when you answered “always” to a question. These never reach this computer or
+              your local network; add a host above for that.
+            </p>
+            <ul className="plain allowlist" data-testid="prompt-allowlist">
+              {settings.promptAllowlist.map((h) => (
+                <li key={h} className="row">
+                  <code className="grow">{h}</code>
+                  <button
+                    type="button"
+                    className="quiet"
+                    aria-label={`Remove ${h}`}
+                    onClick={() =>
+                      update(
+                        { promptAllowlist: settings.promptAllowlist.filter((x) => x !== h) },
+                        'Allowlist saved.',
+                      )
+                    }
+                  >
+                    Remove
+                  </button>
+                </li>
+              ))}
+            </ul>
+          </>
         )}
         <div className="row">
           <input

@@ -191,8 +191,8 @@ export function NewTask(props: {
           <fieldset className="card grow">
             <legend>Network</legend>
             <p className="muted small">
-              {settings.networkAllowlist.length
-                ? `Allowed always: ${settings.networkAllowlist.join(', ')}.`
+              {settings.networkAllowlist.length + settings.promptAllowlist.length
+                ? `Allowed always: ${[...settings.networkAllowlist, ...settings.promptAllowlist].join(', ')}.`
                 : 'No host is allowed by default; the agent asks you first.'}
             </p>
             <input
