@@ -162,6 +162,34 @@ describe('paddock run: the agent working in a real VM', () => {
     expect(run.events.at(-1)).toMatchObject({ type: 'done', stopReason: 'end_turn' });
   });
 
+  it('never lets the API key into the VM: not in its environment, command line, disk or files', async () => {
+    api.enqueue(
+      {
+        reply: {
+          content: [
+            {
+              type: 'tool_use',
+              name: 'bash',
+              input: {
+                command:
+                  'env; cat /proc/cmdline; cat /proc/1/environ | tr "\\0" "\\n"; grep -rl -- "$(printf %s%s test -key)" /etc /root /tmp /run /var/tmp /mnt /usr/local 2>/dev/null | head -5; echo scanned',
+              },
+            },
+          ],
+          stop_reason: 'tool_use',
+        },
+      },
+      { reply: { content: [{ type: 'text', text: 'Looked.' }], stop_reason: 'end_turn' } },
+    );
+    const run = startRun(['--folder', work, 'look around'], api);
+    expect(await run.exited).toBe(0);
+    const [r] = toolResults(api, 1);
+    expect(r!.content).toMatch(/scanned/);
+    // The key sent to the mock API is KEY; nothing the guest can read holds it.
+    expect(r!.content).not.toContain(KEY);
+    expect(r!.content).not.toMatch(/ANTHROPIC/);
+  });
+
   it('cuts a 10 MB tool output before sending it to the model, saying how much was cut', async () => {
     api.enqueue(
       {
