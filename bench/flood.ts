@@ -73,8 +73,12 @@ while time.time() < end:
     time.sleep(0.05)
 `;
 
-/** The forged agent: see the module comment (the same peer as test/vm/flood.test.ts). */
-const TAKEOVER_SCRIPT = `
+/**
+ * The forged agent (python3, argv[1] the flooding upstream's port): kills the real agent, opens
+ * its port, says HELLO, opens a tunnel to the upstream, grants all the credit there is, and never
+ * reads again. Used here and by test/vm/flood.test.ts.
+ */
+export const TAKEOVER_SCRIPT = `
 import glob, json, os, struct, sys, time
 flood = int(sys.argv[1])
 def frame(t, i, p=b''):
@@ -103,7 +107,7 @@ for _ in range(500):
 hello = {'version': 1, 'agent': 'paddock-agent', 'pid': os.getpid(), 'uname': 'forged', 'listenPort': 3128, 'limits': None}
 os.write(fd, frame(1, 0, json.dumps(hello).encode()))
 os.write(fd, frame(9, 2, b'{"port":3128}'))
-os.write(fd, frame(3, 2, b'\\0' + b'CONNECT 127.0.0.1:%d HTTP/1.1\\r\\n\\r\\n' % flood))
+os.write(fd, frame(3, 2, b'\\0' + b'CONNECT 127.0.0.1:%d HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\n\\r\\n' % (flood, flood)))
 for _ in range(8):
     os.write(fd, frame(5, 2, struct.pack('>I', 0xffffffff)))
 time.sleep(3600)

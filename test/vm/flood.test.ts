@@ -15,6 +15,7 @@ import type { ExecRequest } from '../../src/main/vm/backend.js';
 import { Allowlist } from '../../src/main/vm/egress/allowlist.js';
 import { EgressProxy } from '../../src/main/vm/egress/proxy.js';
 import { QemuBackend, type QemuVm } from '../../src/main/vm/qemu/backend.js';
+import { TAKEOVER_SCRIPT } from '../../bench/flood.js';
 import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
 
 const MiB = 1024 * 1024;
@@ -143,44 +144,13 @@ describe('a guest flooding its channels (real VM)', () => {
   });
 
   it('a root process that takes the agent channel over and never reads cannot make the host buffer a tunnel', async () => {
-    // The forged peer: kills the agent, opens its port, says HELLO, opens a tunnel to the
+    // The forged peer (bench/flood.ts): takes the agent's port, opens a tunnel to the
     // allowlisted flooding upstream, grants all the credit there is, and never reads again.
-    const script = `
-import glob, json, os, struct, time
-def frame(t, i, p=b''):
-    return struct.pack('>IBI', 5 + len(p), t, i) + p
-# Out of the commands' cgroup, so a restarted agent's clean-up does not end this process.
-open('/sys/fs/cgroup/cgroup.procs', 'w').write(str(os.getpid()))
-time.sleep(1.0)
-port = '/dev/virtio-ports/paddock.0'
-if not os.path.exists(port):
-    for n in glob.glob('/sys/class/virtio-ports/*/name'):
-        if open(n).read().strip() == 'paddock.0':
-            port = '/dev/' + n.split('/')[-2]
-for d in os.listdir('/proc'):
-    if d.isdigit():
-        try:
-            if open('/proc/%s/comm' % d).read().strip() == 'paddock-agent':
-                os.kill(int(d), 9)
-        except Exception:
-            pass
-fd = None
-for _ in range(500):
-    try:
-        fd = os.open(port, os.O_RDWR)
-        break
-    except OSError:
-        time.sleep(0.01)
-hello = {'version': 1, 'agent': 'paddock-agent', 'pid': os.getpid(), 'uname': 'forged', 'listenPort': 3128, 'limits': None}
-os.write(fd, frame(1, 0, json.dumps(hello).encode()))
-os.write(fd, frame(9, 2, b'{"port":3128}'))
-os.write(fd, frame(3, 2, b'\\0' + b'CONNECT 127.0.0.1:${floodPort} HTTP/1.1\\r\\nHost: 127.0.0.1:${floodPort}\\r\\n\\r\\n'))
-for _ in range(8):
-    os.write(fd, frame(5, 2, struct.pack('>I', 0xffffffff)))
-time.sleep(3600)
-`;
-    await vm.writeFile('/root/takeover.py', Buffer.from(script));
-    await sh(vm, 'setsid python3 /root/takeover.py </dev/null >/dev/null 2>&1 & echo started');
+    await vm.writeFile('/root/takeover.py', Buffer.from(TAKEOVER_SCRIPT));
+    await sh(
+      vm,
+      `setsid python3 /root/takeover.py ${floodPort} </dev/null >/dev/null 2>&1 & echo started`,
+    );
     const before = rssMb();
     let peak = before;
     const t0 = performance.now();

@@ -152,26 +152,16 @@ export function SettingsPage(props: {
             Empty: the agent asks before reaching any host.
           </p>
         ) : (
-          <ul className="plain allowlist" data-testid="allowlist">
-            {settings.networkAllowlist.map((h) => (
-              <li key={h} className="row">
-                <code className="grow">{h}</code>
-                <button
-                  type="button"
-                  className="quiet"
-                  aria-label={`Remove ${h}`}
-                  onClick={() =>
-                    update(
-                      { networkAllowlist: settings.networkAllowlist.filter((x) => x !== h) },
-                      'Allowlist saved.',
-                    )
-                  }
-                >
-                  Remove
-                </button>
-              </li>
-            ))}
-          </ul>
+          <HostList
+            hosts={settings.networkAllowlist}
+            testId="allowlist"
+            onRemove={(h) =>
+              update(
+                { networkAllowlist: settings.networkAllowlist.filter((x) => x !== h) },
+                'Allowlist saved.',
+              )
+            }
+          />
         )}
         {settings.promptAllowlist.length > 0 && (
           <>
@@ -179,26 +169,16 @@ export function SettingsPage(props: {
               Allowed when you answered “always” to a question. These never reach this computer or
               your local network; add a host above for that.
             </p>
-            <ul className="plain allowlist" data-testid="prompt-allowlist">
-              {settings.promptAllowlist.map((h) => (
-                <li key={h} className="row">
-                  <code className="grow">{h}</code>
-                  <button
-                    type="button"
-                    className="quiet"
-                    aria-label={`Remove ${h}`}
-                    onClick={() =>
-                      update(
-                        { promptAllowlist: settings.promptAllowlist.filter((x) => x !== h) },
-                        'Allowlist saved.',
-                      )
-                    }
-                  >
-                    Remove
-                  </button>
-                </li>
-              ))}
-            </ul>
+            <HostList
+              hosts={settings.promptAllowlist}
+              testId="prompt-allowlist"
+              onRemove={(h) =>
+                update(
+                  { promptAllowlist: settings.promptAllowlist.filter((x) => x !== h) },
+                  'Allowlist saved.',
+                )
+              }
+            />
           </>
         )}
         <div className="row">
@@ -296,5 +276,30 @@ export function SettingsPage(props: {
         </div>
       </div>
     </section>
+  );
+}
+
+/** A list of allowlist entries, each with a Remove button (typed and prompt-answer entries). */
+function HostList(props: {
+  hosts: readonly string[];
+  testId: string;
+  onRemove: (host: string) => void;
+}) {
+  return (
+    <ul className="plain allowlist" data-testid={props.testId}>
+      {props.hosts.map((h) => (
+        <li key={h} className="row">
+          <code className="grow">{h}</code>
+          <button
+            type="button"
+            className="quiet"
+            aria-label={`Remove ${h}`}
+            onClick={() => props.onRemove(h)}
+          >
+            Remove
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }
