@@ -226,9 +226,11 @@ describe('the Paddock app in a browser', () => {
     await log.getByText('evil.example:80').waitFor();
     await log.getByText('docs.example:443').waitFor();
     await expect(log.textContent()).resolves.toMatch(/blocked evil\.example:80/);
-    // 'Always' persisted to the settings' allowlist.
+    // 'Always' persisted to Settings, listed apart as a prompt answer (it never opens internal
+    // addresses), not among the typed entries.
     await page.getByRole('link', { name: 'Settings' }).click();
-    await page.getByTestId('allowlist').getByText('docs.example').waitFor();
+    await page.getByTestId('prompt-allowlist').getByText('docs.example').waitFor();
+    await expect(page.getByTestId('allowlist').getByText('docs.example').count()).resolves.toBe(0);
   }, 200_000);
 
   it('stops a running command within seconds', async () => {
