@@ -26,22 +26,10 @@ import { Sandbox } from '../../src/main/vm/sandbox.js';
 import type { Approval } from '../../src/shared/app-contract.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
+import { tableResolver } from '../helpers/table-resolver.js';
 
 const KEY = 'sk-ant-test-key-0123456789abcd';
 const PUBLIC_IP = '93.184.215.14';
-
-/** A resolver from a fixed table that records every name it was asked for. */
-function tableResolver(table: Record<string, string[]>): Resolver & { calls: string[] } {
-  const calls: string[] = [];
-  const fn = async (host: string): Promise<string[]> => {
-    calls.push(host);
-    const answer = table[host];
-    if (!answer)
-      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    return answer;
-  };
-  return Object.assign(fn, { calls });
-}
 
 async function until(pred: () => boolean, ms = 10_000): Promise<void> {
   const t0 = Date.now();

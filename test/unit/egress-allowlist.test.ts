@@ -6,21 +6,9 @@ import {
   parseAllowlistEntry,
   type Resolver,
 } from '../../src/main/vm/egress/allowlist.js';
+import { tableResolver } from '../helpers/table-resolver.js';
 
 const PUBLIC_IP = '93.184.215.14';
-
-/** A resolver from a table; unknown names fail like DNS does. Never touches the network. */
-function tableResolver(table: Record<string, string[]>): Resolver & { calls: string[] } {
-  const calls: string[] = [];
-  const fn = async (host: string): Promise<string[]> => {
-    calls.push(host);
-    const answer = table[host];
-    if (!answer)
-      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    return answer;
-  };
-  return Object.assign(fn, { calls });
-}
 
 describe('parseAllowlistEntry', () => {
   const valid: [string, string, boolean][] = [

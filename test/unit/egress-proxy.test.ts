@@ -21,6 +21,7 @@ import {
   type PersonAnswer,
   type UpstreamConnector,
 } from '../../src/main/vm/egress/proxy.js';
+import { tableResolver } from '../helpers/table-resolver.js';
 
 const PUBLIC_IP = '93.184.215.14';
 
@@ -166,18 +167,6 @@ function proxyConnect(
     });
     socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
   });
-}
-
-function tableResolver(table: Record<string, string[]>): Resolver & { calls: string[] } {
-  const calls: string[] = [];
-  const fn = async (host: string): Promise<string[]> => {
-    calls.push(host);
-    const answer = table[host];
-    if (!answer)
-      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    return answer;
-  };
-  return Object.assign(fn, { calls });
 }
 
 let target: Target;
