@@ -18,9 +18,9 @@ import { AutomationService } from '../automations/service.js';
 import type { AutomationRow, InboxItemRow, RunRow } from '../store/automations-repo.js';
 import type { Store } from '../store/store.js';
 import type { VmBackend } from '../vm/backend.js';
-import { QemuBackend } from '../vm/qemu/backend.js';
 import type { ApiKeys } from './api-keys.js';
 import type { EventBus } from './events.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 
 /** Scheduler knobs a host or a test may set (a fake clock, short leases). */
 export interface AppSchedulerOptions {
@@ -68,7 +68,7 @@ class AppRunExecutor implements RunExecutor {
       store: this.d.store,
       dataDir: this.d.dataDir,
       client: createAnthropic(creds),
-      backend: this.d.backend ?? (() => new QemuBackend()),
+      backend: this.d.backend ?? (() => chooseBackend({ dataDir: this.d.dataDir }).backend),
       onAgentEvent: (_runId, e) => {
         if (sessionId) this.d.onAgentEvent?.(sessionId, e);
       },

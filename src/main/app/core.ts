@@ -12,7 +12,6 @@ import {
   type AllowlistSource,
 } from '../vm/egress/allowlist.js';
 import { resolveGrants } from '../vm/grants.js';
-import { QemuBackend } from '../vm/qemu/backend.js';
 import { WarmPool } from '../vm/warm-pool.js';
 import { ApiKeys, MemorySecretStore, type SecretStore } from './api-keys.js';
 import { AppAutomations, type AppSchedulerOptions } from './automations.js';
@@ -23,6 +22,7 @@ import { browseFolders } from './folders.js';
 import { ImageBuilds } from './image-builds.js';
 import { TaskManager } from './tasks.js';
 import { vmDoctorInputs } from './vm-doctor.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 
 /** The version the app reports (`app:info`). */
 export const APP_VERSION = '0.1.0';
@@ -114,7 +114,7 @@ export class Core {
     this.store = Store.open(opts.dataDir);
     this.apiKeys = new ApiKeys(opts.secrets ?? new MemorySecretStore(), env);
     this.pool = new WarmPool({
-      backend: new QemuBackend(),
+      backend: chooseBackend({ dataDir: opts.dataDir, env }).backend,
       dir: path.join(opts.dataDir, 'warm'),
       maxVms: 1,
       refill: false,

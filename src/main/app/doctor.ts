@@ -12,6 +12,8 @@ export interface DoctorInputs {
   env: NodeJS.ProcessEnv;
   /** Reports whether KVM really boots a guest (probed by a real boot), or why it could not tell. */
   probeAccel?: () => Promise<{ accel: 'kvm' | 'tcg' | 'unknown'; detail: string; fix?: string }>;
+  /** Reports which VM backend runs the sandbox on this machine, and why. */
+  backend?: () => { status: DoctorCheck['status']; detail: string; fix?: string };
   /** Reports the host programs the VM and the image recipe run that are missing, with packages. */
   hostTools?: () => { status: DoctorCheck['status']; detail: string; fix?: string };
   /** Reports the guest image, if one is built. */
@@ -76,6 +78,9 @@ export async function runDoctor(inputs: DoctorInputs): Promise<DoctorCheck[]> {
     });
   }
 
+  if (inputs.backend) {
+    checks.push({ id: 'backend', label: 'VM backend', ...inputs.backend() });
+  }
   if (inputs.hostTools) {
     checks.push({ id: 'host-tools', label: 'Host programs', ...inputs.hostTools() });
   }

@@ -22,13 +22,13 @@ import type { PersonAnswer } from '../vm/egress/proxy.js';
 import { resolveGrants } from '../vm/grants.js';
 import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
 import { boundaryNote } from '../vm/protected-paths.js';
-import { QemuBackend } from '../vm/qemu/backend.js';
 import { Sandbox } from '../vm/sandbox.js';
 import type { WarmPool } from '../vm/warm-pool.js';
 import type { ApiKeys } from './api-keys.js';
 import type { EventBus } from './events.js';
 import { filesModifiedSince } from './folders.js';
 import { displayEvents, filesFromToolCalls } from './task-history.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 
 /** What a task needs from the rest of the core. */
 export interface TaskManagerDeps {
@@ -364,7 +364,7 @@ export class TaskManager {
     };
     if (image) {
       t.sandbox = new Sandbox({
-        backend: new QemuBackend(),
+        backend: chooseBackend({ dataDir: this.d.dataDir }).backend,
         imageDir: image.dir,
         sessionDir: path.join(this.d.dataDir, 'sessions', id),
         runDir,

@@ -2,6 +2,7 @@ import type { DoctorInputs } from './doctor.js';
 import { describeMissingTools, installCommand, missingHostTools } from '../vm/host-tools.js';
 import { findImage, imageBuildProblem } from '../vm/image.js';
 import { mountNamespaceSupport } from '../vm/mount-namespace.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 
 /**
@@ -10,9 +11,17 @@ import { QemuBackend } from '../vm/qemu/backend.js';
  */
 export async function vmDoctorInputs(
   dataDir: string,
-): Promise<Pick<DoctorInputs, 'probeAccel' | 'image' | 'hostTools'>> {
+): Promise<Pick<DoctorInputs, 'probeAccel' | 'image' | 'hostTools' | 'backend'>> {
   const image = await findImage(dataDir).catch(() => null);
   return {
+    backend: () => {
+      try {
+        const c = chooseBackend({ dataDir });
+        return { status: 'ok', detail: `${c.kind}: ${c.reason}` };
+      } catch (e) {
+        return { status: 'fail', detail: (e as Error).message, fix: 'unset PADDOCK_BACKEND' };
+      }
+    },
     hostTools: () => {
       // Image tools matter only while there is no image to use.
       const missing = missingHostTools(image ? ['vm'] : ['vm', 'image']);
@@ -55,7 +64,11 @@ export async function vmDoctorInputs(
           fix: 'paddock image build',
         };
       }
-      const p = await new QemuBackend().probe(image.dir);
+      const { backend } = chooseBackend({ dataDir });
+      if (!(backend instanceof QemuBackend)) {
+        return { accel: 'unknown', detail: 'This backend needs no KVM probe.' };
+      }
+      const p = await backend.probe(image.dir);
       return p.accel === 'kvm'
         ? { accel: 'kvm', detail: `KVM works (${p.reason}).` }
         : {

@@ -13,8 +13,8 @@ import type {
   RunRow,
 } from '../store/automations-repo.js';
 import { Store } from '../store/store.js';
-import { QemuBackend } from '../vm/qemu/backend.js';
 import { collect } from './pending-commands.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 
 interface JsonOpt {
   json?: boolean;
@@ -266,7 +266,7 @@ export function registerAutomations(program: Command): void {
             store,
             dataDir: home,
             client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
-            backend: () => new QemuBackend(),
+            backend: () => chooseBackend({ dataDir: home }).backend,
           }),
         });
         const stop = () => void scheduler.stop();

@@ -8,7 +8,7 @@ import { Scheduler, type SchedulerEvent } from '../automations/scheduler.js';
 import { dataDir } from '../store/app-paths.js';
 import { DB_FILE } from '../store/open.js';
 import { Store } from '../store/store.js';
-import { QemuBackend } from '../vm/qemu/backend.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 
 interface DaemonOptions {
   concurrency: string;
@@ -88,7 +88,7 @@ export function registerDaemon(program: Command): void {
           store,
           dataDir: home,
           client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
-          backend: () => new QemuBackend(),
+          backend: () => chooseBackend({ dataDir: home }).backend,
         }),
         onEvent: (e) => log(describe(e), e),
       });

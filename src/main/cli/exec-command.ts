@@ -9,6 +9,7 @@ import { Store } from '../store/store.js';
 import { VmGoneError } from '../vm/backend.js';
 import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { WarmHandoff } from '../vm/qemu/warm-handoff.js';
 import { Sandbox } from '../vm/sandbox.js';
@@ -88,8 +89,10 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   const image = await imageOrBuild(home, Boolean(opts.yes));
 
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
-  const backend = new QemuBackend();
-  const handoff = new WarmHandoff({ backend, dataDir: home });
+  const { backend } = chooseBackend({ dataDir: home });
+  // Keeping a VM warm across processes is QEMU's (a detached QEMU another process attaches to).
+  const handoff =
+    backend instanceof QemuBackend ? new WarmHandoff({ backend, dataDir: home }) : null;
   const warmSpec: WarmSpec = { imageDir: image.dir, shares, cpus, memoryMb, accel: 'auto' };
   // In the data folder, not the temp folder: a warm VM's layer is renamed into it, which needs
   // the same filesystem.
@@ -98,7 +101,7 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   try {
     sandbox = new Sandbox({
       backend,
-      pool: handoff,
+      ...(handoff ? { pool: handoff } : {}),
       imageDir: image.dir,
       sessionDir,
       runDir,
@@ -158,7 +161,9 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
     process.stdin.destroy();
     await sandbox.stop();
     // After the stop, so the next VM's boot does not compete with this one's shutdown.
-    if (opts.keepWarm) {
+    if (opts.keepWarm && !handoff) {
+      process.stderr.write('paddock: --keep-warm works with the QEMU backend only.\n');
+    } else if (opts.keepWarm && handoff) {
       await handoff.leave(warmSpec).catch((e: Error) => {
         process.stderr.write(`paddock: could not keep a VM warm: ${e.message.split('\n')[0]}\n`);
       });

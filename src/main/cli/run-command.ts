@@ -17,10 +17,10 @@ import type { ShareSpec } from '../vm/backend.js';
 import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
-import { QemuBackend } from '../vm/qemu/backend.js';
 import { Sandbox } from '../vm/sandbox.js';
 import { imageOrBuild } from './image-build-ui.js';
 import { collect } from './pending-commands.js';
+import { chooseBackend } from '../vm/choose-backend.js';
 
 interface RunOptions {
   folder: string[];
@@ -133,7 +133,7 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     const image = await imageOrBuild(home, Boolean(opts.yes));
     try {
       sandbox = new Sandbox({
-        backend: new QemuBackend(),
+        backend: chooseBackend({ dataDir: home }).backend,
         imageDir: image.dir,
         sessionDir: path.join(home, 'sessions', sessionId),
         runDir,
