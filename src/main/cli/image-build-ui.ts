@@ -1,4 +1,3 @@
-import readline from 'node:readline/promises';
 import { PaddockError } from '../../shared/result.js';
 import {
   buildImage,
@@ -7,6 +6,7 @@ import {
   ImageBuildError,
   type ImageInfo,
 } from '../vm/image.js';
+import { terminalIo } from './terminal.js';
 
 /**
  * The image build's progress on stderr: a bar redrawn in place on a terminal, else one plain line
@@ -63,27 +63,17 @@ export async function buildImageWithProgress(
 export async function imageOrBuild(dataDir: string, yes: boolean): Promise<ImageInfo> {
   const found = await findImage(dataDir);
   if (found) return found;
-  const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  const io = terminalIo();
   if (!yes) {
-    if (!tty) {
+    if (!io.tty) {
       throw new PaddockError(
         'IMAGE_MISSING',
         `${IMAGE_MISSING_HINT.replace(/\.$/, '')}, or add --yes to build it first.`,
       );
     }
-    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-    let answer: string;
-    try {
-      answer = (
-        await rl.question(
-          'The sandbox VM image is not built yet. Build it now (about a minute)? [Y/n] ',
-        )
-      )
-        .trim()
-        .toLowerCase();
-    } finally {
-      rl.close();
-    }
+    const answer = await io.ask(
+      'The sandbox VM image is not built yet. Build it now (about a minute)? [Y/n] ',
+    );
     if (answer !== '' && answer !== 'y' && answer !== 'yes') {
       throw new PaddockError('IMAGE_MISSING', IMAGE_MISSING_HINT);
     }

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline/promises';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
@@ -20,6 +19,7 @@ import { parseFolderArg, resolveGrants } from '../vm/grants.js';
 import { Sandbox } from '../vm/sandbox.js';
 import { imageOrBuild } from './image-build-ui.js';
 import { collect } from './pending-commands.js';
+import { terminalIo, type CliIo } from './terminal.js';
 import { chooseBackend } from '../vm/choose-backend.js';
 
 interface RunOptions {
@@ -233,28 +233,6 @@ function scheduleFromRun(
     },
     create: async (req, sid) =>
       describeCreated(service.create({ ...input(req), createdBySession: sid })),
-  };
-}
-
-/** How {@link cliApprover} talks to the person (injectable for tests). */
-export interface CliIo {
-  /** Whether there is a terminal to ask on. */
-  tty: boolean;
-  /** Asks one question on the terminal; returns the answer trimmed and lowercased. */
-  ask(question: string): Promise<string>;
-}
-
-function terminalIo(): CliIo {
-  return {
-    tty: Boolean(process.stdin.isTTY && process.stderr.isTTY),
-    async ask(question) {
-      const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-      try {
-        return (await rl.question(question)).trim().toLowerCase();
-      } finally {
-        rl.close();
-      }
-    },
   };
 }
 

@@ -65,6 +65,15 @@ export function whichSync(name: string, envPath = process.env.PATH ?? ''): strin
   return null;
 }
 
+/**
+ * `envPath` with the sbin folders appended: the image recipe runs root's sbin tools (depmod,
+ * mkfs.ext4) for a normal user too, whose PATH on Debian does not list them. The recipe is run
+ * with this PATH, and the check before it looks the tools up the same way.
+ */
+export function withSbin(envPath: string | undefined): string {
+  return [envPath, '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(Boolean).join(delimiter);
+}
+
 /** The tools for these needs that cannot be found on this machine (root needs no uidmap). */
 export function missingHostTools(
   needs: readonly HostToolNeed[],
@@ -73,11 +82,7 @@ export function missingHostTools(
   const root = opts.root ?? process.getuid?.() === 0;
   const wanted = new Set<HostToolNeed>(needs);
   if (wanted.has('image') && !root) wanted.add('image-rootless');
-  // The image recipe runs root's sbin tools (depmod, mkfs.ext4) for a normal user too, whose PATH
-  // on Debian does not list /usr/sbin.
-  const envPath = [opts.envPath ?? process.env.PATH ?? '', '/usr/local/sbin', '/usr/sbin', '/sbin']
-    .filter(Boolean)
-    .join(delimiter);
+  const envPath = withSbin(opts.envPath ?? process.env.PATH);
   return HOST_TOOLS.filter((t) => wanted.has(t.need) && !whichSync(t.path ?? t.name, envPath));
 }
 

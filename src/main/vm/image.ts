@@ -5,7 +5,7 @@ import { userInfo } from 'node:os';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { packageRoot } from '../store/app-paths.js';
-import { describeMissingTools, missingHostTools } from './host-tools.js';
+import { describeMissingTools, missingHostTools, withSbin } from './host-tools.js';
 
 /** What vm-images/build.sh writes to manifest.json; the part Paddock reads. */
 export interface ImageManifest {
@@ -254,10 +254,7 @@ async function runRecipe(
         cwd: root,
         env: {
           ...process.env,
-          // A normal user's PATH on Debian lacks the sbin folders that depmod and mkfs.ext4 live in.
-          PATH: [process.env.PATH, '/usr/local/sbin', '/usr/sbin', '/sbin']
-            .filter(Boolean)
-            .join(':'),
+          PATH: withSbin(process.env.PATH),
           ...opts.env,
           PADDOCK_IMAGE_VERSION: version,
         },

@@ -310,26 +310,15 @@ async function connectInstance(ctx: ConnectContext): Promise<Instance> {
   }
 
   let hello: Hello;
-  let failPoll: ReturnType<typeof setInterval> | undefined;
   try {
     hello = await Promise.race([
       client.hello(Math.max(1, deadline - Date.now())),
       exited.then(() => {
         throw new Error('QEMU exited before the guest agent answered');
       }),
-      // A failed /init prints PADDOCK-FAIL before it powers off: report it without waiting.
-      new Promise<never>((_resolve, reject) => {
-        failPoll = setInterval(() => {
-          void consoleText().then((text) => {
-            if (/PADDOCK-FAIL /.test(text)) reject(new Error('the guest failed to start'));
-          });
-        }, 200);
-      }),
     ]);
   } catch (e) {
     return failBoot((e as Error).message);
-  } finally {
-    clearInterval(failPoll);
   }
   return {
     proc: ctx.proc,
