@@ -27,17 +27,23 @@ export function paddock(
 export function paddockAsync(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  opts: { asUser?: string } = {},
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const argv = [
+    process.execPath,
+    '--import',
+    'tsx',
+    path.join(repoRoot, 'src/main/cli/entry.ts'),
+    ...args,
+  ];
+  // As another user (root's tests of what a normal user can do), through runuser.
+  const [cmd, ...rest] = opts.asUser ? ['runuser', '-u', opts.asUser, '--', ...argv] : argv;
   return new Promise((resolve) => {
-    const proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts'), ...args],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const proc = spawn(cmd!, rest, {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -6,32 +6,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeMissingTools, missingHostTools } from '../../src/main/vm/host-tools.js';
 import { ImageBuildError, type ImageManifest } from '../../src/main/vm/image.js';
-import { repoRoot } from '../helpers/cli.js';
+import { paddockAsync } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 
 /** `paddock CMD` from source, as `user` when given (root's tests), with the data folder `home`. */
-function paddockAs(
-  user: string | null,
-  home: string,
-  args: string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const argv = [process.execPath, '--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts')];
-  const [cmd, ...rest] = user
-    ? ['runuser', '-u', user, '--', ...argv, ...args]
-    : [...argv, ...args];
-  return new Promise((resolve) => {
-    const p = spawn(cmd!, rest, {
-      cwd: repoRoot,
-      env: { ...process.env, PADDOCK_HOME: home, HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
+function paddockAs(user: string | null, home: string, args: string[]) {
+  return paddockAsync(args, { PADDOCK_HOME: home, HOME: home }, user ? { asUser: user } : {});
 }
 
 /**
