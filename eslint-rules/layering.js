@@ -1,11 +1,25 @@
 // Enforces the import direction of DESIGN.md in code, not in memory:
-//   shared ← store ← vm ← agent ← automations ← hosts (app, ipc, electron, cli, web)
+//   shared ← platform ← store ← vm ← agent ← automations ← core ← web ← hosts (electron, cli)
+// `web` is the browser transport (the HTTP/WebSocket server): `paddock serve` connects it, and it
+// imports nothing of a host. Hosts never import each other (the Electron host is index.ts,
+// electron/, ipc/ and core-host/'s bridge side; the CLI is cli/).
 // plus: only the Electron host and the preload may import `electron`; only the store may import
 // better-sqlite3; the renderer may import only shared and itself; the preload only shared.
 import path from 'node:path';
 
-const RANK = { shared: 0, store: 1, vm: 2, agent: 3, automations: 4, host: 5 };
-const HOST_DIRS = new Set(['app', 'ipc', 'electron', 'cli', 'web']);
+const RANK = {
+  shared: 0,
+  platform: 1,
+  store: 2,
+  vm: 3,
+  agent: 4,
+  automations: 5,
+  core: 6,
+  web: 7,
+  host: 8,
+};
+/** Host folders, and which host each belongs to. */
+const HOST_DIRS = { ipc: 'electron', electron: 'electron', cli: 'cli' };
 
 /** Which layer a file belongs to, from the part of its path after the last `src/`. */
 export function layerOf(file) {
@@ -23,13 +37,13 @@ export function layerOf(file) {
       return { layer: 'host', host: 'electron', rank: RANK.host };
     if (second in RANK && second !== 'host' && second !== 'shared')
       return { layer: second, rank: RANK[second] };
-    if (HOST_DIRS.has(second)) return { layer: 'host', host: second, rank: RANK.host };
+    if (second in HOST_DIRS) return { layer: 'host', host: HOST_DIRS[second], rank: RANK.host };
   }
   return null;
 }
 
 const ELECTRON_ALLOWED = (from) =>
-  from.layer === 'preload' || (from.layer === 'host' && ['electron', 'ipc'].includes(from.host));
+  from.layer === 'preload' || (from.layer === 'host' && from.host === 'electron');
 
 function check(context, node, spec) {
   const file = context.filename;
@@ -66,16 +80,12 @@ function check(context, node, spec) {
   if (from.rank === undefined || target.rank === undefined) return;
   if (target.rank > from.rank) {
     report(
-      `Import against the layer direction: ${from.layer} must not import ${target.layer} (shared ← store ← vm ← agent ← automations ← hosts).`,
+      `Import against the layer direction: ${from.layer} must not import ${target.layer} (shared ← platform ← store ← vm ← agent ← automations ← core ← web ← hosts).`,
     );
-  } else if (
-    from.layer === 'host' &&
-    target.layer === 'host' &&
-    target.host === 'electron' &&
-    from.host !== 'electron' &&
-    from.host !== 'ipc'
-  ) {
-    report(`Only the Electron host may import src/main/electron; ${from.host} must not.`);
+  } else if (from.layer === 'host' && target.layer === 'host' && target.host !== from.host) {
+    report(
+      `Hosts never import each other: the ${from.host} host must not import the ${target.host} host; move what both need into the core.`,
+    );
   }
 }
 

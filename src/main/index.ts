@@ -1,14 +1,14 @@
 import { app, BrowserWindow, dialog, powerMonitor, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Core } from './app/core.js';
+import { Core } from './core/core.js';
 import { installMenu } from './electron/menu.js';
 import { notifier } from './electron/notifications.js';
 import { SafeStorageSecretStore } from './electron/secret-store.js';
 import { hardenApp } from './electron/security.js';
 import { createMainWindow } from './electron/windows.js';
 import { forwardEvents, registerDropFolder, registerIpc } from './ipc/router.js';
-import { dataDir } from './store/app-paths.js';
+import { dataDir } from './platform/app-paths.js';
 
 /**
  * Electron composition root: build the core, register IPC, open the window, and connect the

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../src/shared/agent-events.js';
 import type { Approval, AutomationPlan, TaskSummary } from '../../src/shared/app-contract.js';
-import { Core } from '../../src/main/app/core.js';
+import { Core } from '../../src/main/core/core.js';
 import { unattendedApprover } from '../../src/main/automations/agent-executor.js';
 import { AutomationService } from '../../src/main/automations/service.js';
 import { cliApprover } from '../../src/main/cli/run-command.js';

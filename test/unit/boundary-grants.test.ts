@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Core } from '../../src/main/app/core.js';
-import { dispatch } from '../../src/main/app/dispatch.js';
+import { Core } from '../../src/main/core/core.js';
+import { dispatch } from '../../src/main/core/dispatch.js';
 import { AutomationService } from '../../src/main/automations/service.js';
-import { dataDir } from '../../src/main/store/app-paths.js';
+import { dataDir } from '../../src/main/platform/app-paths.js';
 import { Store } from '../../src/main/store/store.js';
 import { Allowlist, parseAllowlistEntry } from '../../src/main/vm/egress/allowlist.js';
 import { resolveGrants } from '../../src/main/vm/grants.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Core } from '../../src/main/app/core.js';
+import { Core } from '../../src/main/core/core.js';
 import {
   DROP_FOLDER_CHANNEL,
   forwardEvents,

@@ -38,6 +38,23 @@ describe('the layering lint rule', () => {
     ]);
   });
 
+  it('ranks the core above automations and below every host', async () => {
+    expect(await lint('main/core/imports-cli.ts')).toEqual([
+      expect.stringMatching(/core must not import host/),
+    ]);
+    expect(await lint('main/automations/imports-core.ts')).toEqual([
+      expect.stringMatching(/automations must not import core/),
+    ]);
+  });
+
+  it('keeps hosts from importing each other', async () => {
+    expect(await lint('main/cli/imports-electron-host.ts')).toEqual([
+      expect.stringMatching(
+        /Hosts never import each other: the cli host must not import the electron host/,
+      ),
+    ]);
+  });
+
   it('allows a host to import the layers below it', async () => {
     expect(await lint('main/cli/imports-down.ts')).toEqual([]);
   });

@@ -5,11 +5,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { EventName } from '../../src/shared/api.js';
 import type { AgentEvent } from '../../src/shared/agent-events.js';
 import type { Approval, TaskSummary } from '../../src/shared/app-contract.js';
-import { ApiKeys, maskKey, MemorySecretStore } from '../../src/main/app/api-keys.js';
-import { Core } from '../../src/main/app/core.js';
-import { dispatch } from '../../src/main/app/dispatch.js';
-import { browseFolders, filesModifiedSince } from '../../src/main/app/folders.js';
-import { displayEvents, filesFromToolCalls } from '../../src/main/app/task-history.js';
+import { ApiKeys, maskKey, MemorySecretStore } from '../../src/main/core/api-keys.js';
+import { Core } from '../../src/main/core/core.js';
+import { dispatch } from '../../src/main/core/dispatch.js';
+import { browseFolders, filesModifiedSince } from '../../src/main/core/folders.js';
+import { displayEvents, filesFromToolCalls } from '../../src/main/core/task-history.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
 

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { Core } from '../../src/main/app/core.js';
+import { Core } from '../../src/main/core/core.js';
 import { startWebHost, type WebHost } from '../../src/main/web/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';

@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VmGoneError, type ExecHandle, type Vm, type VmSpec } from '../../src/main/vm/backend.js';
-import { packageRoot as repoRoot } from '../../src/main/store/app-paths.js';
+import { packageRoot as repoRoot } from '../../src/main/platform/app-paths.js';
 import { imageVersion, type ImageInfo } from '../../src/main/vm/image.js';
 import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
 import { QemuBackend, type QemuVm } from '../../src/main/vm/qemu/backend.js';

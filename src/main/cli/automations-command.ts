@@ -5,7 +5,7 @@ import { AgentRunExecutor } from '../automations/agent-executor.js';
 import { formatSlot } from '../automations/schedule.js';
 import { Scheduler } from '../automations/scheduler.js';
 import { AutomationService } from '../automations/service.js';
-import { dataDir } from '../store/app-paths.js';
+import { dataDir } from '../platform/app-paths.js';
 import type {
   AutomationRow,
   InboxItemRow,

@@ -5,7 +5,7 @@ import { createAnthropic } from '../agent/model.js';
 import { AgentRunExecutor } from '../automations/agent-executor.js';
 import { formatSlot } from '../automations/schedule.js';
 import { Scheduler, type SchedulerEvent } from '../automations/scheduler.js';
-import { dataDir } from '../store/app-paths.js';
+import { dataDir } from '../platform/app-paths.js';
 import { DB_FILE } from '../store/open.js';
 import { Store } from '../store/store.js';
 import { chooseBackend } from '../vm/choose-backend.js';

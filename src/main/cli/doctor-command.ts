@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { runDoctor } from '../app/doctor.js';
-import { vmDoctorInputs } from '../app/vm-doctor.js';
-import { dataDir } from '../store/app-paths.js';
+import { runDoctor } from '../core/doctor.js';
+import { vmDoctorInputs } from '../core/vm-doctor.js';
+import { dataDir } from '../platform/app-paths.js';
 
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const;
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PaddockError } from '../../shared/result.js';
-import { dataDir } from '../store/app-paths.js';
+import { dataDir } from '../platform/app-paths.js';
 import { Store } from '../store/store.js';
 import { VmGoneError } from '../vm/backend.js';
 import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { PaddockError } from '../../shared/result.js';
-import { dataDir } from '../store/app-paths.js';
+import { dataDir } from '../platform/app-paths.js';
 import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
 import { buildImageWithProgress } from './image-build-ui.js';
 

@@ -10,7 +10,7 @@ import { describeAutomationPlan } from '../agent/tools/artifacts.js';
 import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
 import { describeCreated } from '../automations/agent-executor.js';
 import { AutomationService } from '../automations/service.js';
-import { dataDir } from '../store/app-paths.js';
+import { dataDir } from '../platform/app-paths.js';
 import { Store } from '../store/store.js';
 import type { ShareSpec } from '../vm/backend.js';
 import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PaddockError } from '../../shared/result.js';
-import { Core } from '../app/core.js';
-import { dataDir, packageRoot } from '../store/app-paths.js';
+import { Core } from '../core/core.js';
+import { dataDir, packageRoot } from '../platform/app-paths.js';
 import { startWebHost } from '../web/server.js';
 
 /** `paddock serve`: the real UI in a browser, on 127.0.0.1 behind a per-launch token. */

@@ -2,7 +2,7 @@ import { safeStorage } from 'electron';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PaddockError } from '../../shared/result.js';
-import type { SecretStore } from '../app/api-keys.js';
+import type { SecretStore } from '../core/api-keys.js';
 
 /**
  * The app's API key, encrypted with Electron safeStorage (the OS keychain, DPAPI or libsecret)

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { DROP_FOLDER_CHANNEL } from '../../shared/ipc-channels.js';
 import { channels } from '../../shared/api.js';
 import { err, ok, PaddockError } from '../../shared/result.js';
-import type { Core } from '../app/core.js';
-import { dispatch } from '../app/dispatch.js';
+import type { Core } from '../core/core.js';
+import { dispatch } from '../core/dispatch.js';
 
 /**
  * The only importer of ipcMain. Each contract channel gets one handler that first checks the

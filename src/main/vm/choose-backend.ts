@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { PaddockError } from '../../shared/result.js';
-import { packageRoot } from '../store/app-paths.js';
+import { packageRoot } from '../platform/app-paths.js';
 import { AppleBackend } from './apple/backend.js';
 import type { VmBackend } from './backend.js';
 import { imagesDir } from './image.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PaddockError } from '../../shared/result.js';
-import { configHomes } from '../store/app-paths.js';
+import { configHomes } from '../platform/app-paths.js';
 import type { ShareSpec } from './backend.js';
 
 /** Folders no task may ever be given, whatever the person types: the system's own. */

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { packageRoot } from '../store/app-paths.js';
+import { packageRoot } from '../platform/app-paths.js';
 import { describeMissingTools, missingHostTools, withSbin } from './host-tools.js';
 
 /** What vm-images/build.sh writes to manifest.json; the part Paddock reads. */

@@ -7,8 +7,8 @@ import { pipeline } from 'node:stream';
 import path from 'node:path';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { err, type Result } from '../../shared/result.js';
-import type { Core } from '../app/core.js';
-import { dispatch } from '../app/dispatch.js';
+import type { Core } from '../core/core.js';
+import { dispatch } from '../core/dispatch.js';
 
 /** What `paddock serve` needs to start: the core it exposes and where the renderer bundle is. */
 export interface WebHostOptions {
