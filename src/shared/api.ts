@@ -50,7 +50,7 @@ export const requests = {
       version: z.string(),
       schemaVersion: z.number().int(),
       dataDir: z.string(),
-      host: z.enum(['electron', 'web']),
+      host: z.enum(['electron', 'web', 'cli']),
     }),
   },
   'doctor:run': {

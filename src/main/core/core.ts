@@ -70,7 +70,8 @@ function checkedAllowlists(patch: Partial<Settings>, current: Settings): Partial
 
 export interface CoreOptions {
   dataDir: string;
-  host: 'electron' | 'web';
+  /** Which host built this core (reported by `app:info`). */
+  host: 'electron' | 'web' | 'cli';
   env?: NodeJS.ProcessEnv;
   doctor?: Omit<DoctorInputs, 'dataDir' | 'env'>;
   /** Where an API key entered in the UI is kept (Electron: safeStorage); default: in memory. */
@@ -86,6 +87,20 @@ export interface CoreOptions {
   typedPaths?: boolean;
   /** Scheduler knobs (tests: a fake clock, short leases); defaults suit the app. */
   scheduler?: AppSchedulerOptions;
+  /**
+   * Whether this core runs the automation scheduler (the app, `serve`, `daemon`: yes; a one-shot
+   * CLI command such as `paddock automations add`: no, the running ones notice its writes).
+   */
+  runScheduler?: boolean;
+}
+
+/**
+ * The one way every host builds the core: the Electron app's core process, `paddock serve`,
+ * `run`, `exec`, `automations` and `daemon`. Hosts only parse arguments, print, and connect a
+ * transport to what this returns.
+ */
+export function createCore(opts: CoreOptions): Core {
+  return new Core(opts);
 }
 
 /** System power changes, for the scheduler: missed automation slots are judged on resume. */
@@ -230,7 +245,7 @@ export class Core {
       'inbox:unreadCount': () => ({ unread: this.automations.unreadCount() }),
     };
     // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
-    this.automations.start();
+    if (opts.runScheduler !== false) this.automations.start();
     // Slots that passed while the machine slept are judged on wake (Electron's powerMonitor).
     this.power.on('resume', () => this.automations.scheduler.wake());
   }
