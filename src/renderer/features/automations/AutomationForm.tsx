@@ -39,7 +39,7 @@ function usePreview(schedule: string, tz: string): Res<'automations:preview'> | 
  * next 5 run times in the person's time zone as they type), folders, hosts and missed-run policy.
  */
 export function AutomationForm(props: {
-  host: 'electron' | 'web';
+  host: 'electron' | 'web' | 'cli';
   editing: Automation | null;
   onDone: (a: Automation) => void;
   onCancel: () => void;

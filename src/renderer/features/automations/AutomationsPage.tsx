@@ -58,7 +58,7 @@ function RunHistory(props: { automation: Automation; runs: AutomationRun[] | nul
  * creating and editing with a live preview of the next run times; pause, resume, run now and
  * remove (confirmed); and the history of the selected one's runs, missed ones included.
  */
-export function AutomationsPage(props: { host: 'electron' | 'web' }) {
+export function AutomationsPage(props: { host: 'electron' | 'web' | 'cli' }) {
   const [list, setList] = useState<Automation[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [form, setForm] = useState<FormState>({ mode: 'closed' });

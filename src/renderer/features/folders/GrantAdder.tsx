@@ -8,7 +8,7 @@ import { FolderBrowser } from './FolderBrowser.js';
  * the folder browser. Every path goes through `grants:add`/`grants:pick`, which judge it.
  */
 export function GrantAdder(props: {
-  host: 'electron' | 'web';
+  host: 'electron' | 'web' | 'cli';
   /** Accessible name of the typed-path field. */
   label: string;
   onGrant: (g: Grant) => void;

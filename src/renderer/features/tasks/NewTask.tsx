@@ -15,7 +15,7 @@ interface Chosen {
  * host), read-only or not, what to do, how to approve, and the hosts it may reach.
  */
 export function NewTask(props: {
-  host: 'electron' | 'web';
+  host: 'electron' | 'web' | 'cli';
   settings: Settings;
   initialGrant: Grant | null;
   onGrantUsed: () => void;
