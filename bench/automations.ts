@@ -38,9 +38,9 @@ export const automationsSuite: BenchSuite = {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-bench-auto-'));
     const store = Store.open(dir);
     try {
-      const svc = new AutomationService(store.automations, { dataDir: dir });
+      const svc = new AutomationService(store, { dataDir: dir });
       const t0 = performance.now();
-      store.automations.immediate(() => {
+      store.immediate(() => {
         for (let i = 0; i < N; i++)
           svc.create({
             name: `a${i}`,
@@ -76,7 +76,7 @@ export const automationsSuite: BenchSuite = {
       };
       gc();
       const before = process.memoryUsage().heapUsed;
-      const sched = new Scheduler({ repo: store.automations, executor: idle });
+      const sched = new Scheduler({ store, executor: idle });
       const s2 = performance.now();
       sched.start();
       const tickMs = performance.now() - s2;
@@ -98,7 +98,7 @@ export const automationsSuite: BenchSuite = {
         prompt: 'p',
         schedule: `DTSTART;TZID=UTC:${first.toISOString().replace(/[-:]/g, '').slice(0, 15)}\nRRULE:FREQ=SECONDLY;INTERVAL=2;COUNT=10`,
       });
-      const live = new Scheduler({ repo: store.automations, executor: timing });
+      const live = new Scheduler({ store, executor: timing });
       live.start();
       await new Promise((r) => setTimeout(r, first.getTime() - Date.now() + 19_500));
       await live.stop();

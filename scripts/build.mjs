@@ -1,4 +1,5 @@
-// Builds every bundle Paddock runs: the CLI, the Electron main and preload, and the renderer.
+// Builds every bundle Paddock runs: the CLI, the Electron main, its core process and preload, and
+// the renderer.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,6 +30,12 @@ await Promise.all([
     entryPoints: ['src/main/index.ts'],
     outfile: path.join(dist, 'main', 'index.js'),
     external: ['electron'],
+  }),
+  // The core process, its own file next to index.js, which starts it with utilityProcess.fork.
+  build({
+    ...node,
+    entryPoints: ['src/main/electron/core-process-entry.ts'],
+    outfile: path.join(dist, 'main', 'core-process.js'),
   }),
   build({
     entryPoints: ['src/preload/index.ts'],

@@ -1,7 +1,7 @@
 import { app, BrowserWindow, dialog, powerMonitor, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Core } from './core/core.js';
+import { CoreBridge } from './electron/core-bridge.js';
 import { installMenu } from './electron/menu.js';
 import { notifier } from './electron/notifications.js';
 import { SafeStorageSecretStore } from './electron/secret-store.js';
@@ -11,10 +11,16 @@ import { forwardEvents, registerDropFolder, registerIpc } from './ipc/router.js'
 import { dataDir } from './platform/app-paths.js';
 
 /**
- * Electron composition root: build the core, register IPC, open the window, and connect the
- * desktop pieces (menu, notifications, folder picker, power events). No business logic.
+ * Electron composition root: start the core process, register IPC, open the window, and connect
+ * the desktop pieces (menu, notifications, folder picker, power events, the keychain). No business
+ * logic: the core (agent loop, VMs, egress proxy, store) runs in its own process.
  */
-const distDir = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const mainDir = path.dirname(fileURLToPath(import.meta.url));
+const distDir = path.dirname(mainDir);
+/** Bundled next to this file as dist/main/core-process.js; from source (tests), the .ts entry. */
+const coreEntry = import.meta.url.endsWith('.ts')
+  ? path.join(mainDir, 'electron', 'core-process-entry.ts')
+  : path.join(mainDir, 'core-process.js');
 const rendererIndex = pathToFileURL(path.join(distDir, 'renderer', 'index.html')).href;
 const isAppUrl = (url: string) => url.split('#')[0] === rendererIndex;
 
@@ -22,7 +28,7 @@ if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   hardenApp(isAppUrl);
-  let core: Core | undefined;
+  let core: CoreBridge | undefined;
   let win: BrowserWindow | undefined;
   const currentWindow = () => (win && !win.isDestroyed() ? win : undefined);
   const showWindow = () => {
@@ -48,18 +54,17 @@ if (!app.requestSingleInstanceLock()) {
       const r = w ? await dialog.showOpenDialog(w, options) : await dialog.showOpenDialog(options);
       return r.canceled ? null : (r.filePaths[0] ?? null);
     };
-    core = new Core({
-      dataDir: home,
-      host: 'electron',
+    core = new CoreBridge({
+      entry: coreEntry,
       secrets: new SafeStorageSecretStore(path.join(home, 'api-key.enc')),
       pickFolder,
       openPath: async (p) => {
         const problem = await shell.openPath(p);
         if (problem) throw new Error(problem);
       },
-      typedPaths: false,
     });
     const c = core;
+    c.start();
     const trusted = (event: Electron.IpcMainInvokeEvent) => {
       const frame = event.senderFrame;
       return (
@@ -70,15 +75,15 @@ if (!app.requestSingleInstanceLock()) {
         isAppUrl(frame.url)
       );
     };
-    registerIpc(c, trusted);
+    registerIpc(c, trusted, { 'core:restart': () => c.restart() });
     registerDropFolder(c, trusted);
     forwardEvents(c, () => BrowserWindow.getAllWindows());
-    c.events.onAny(
+    c.onEvent(
       notifier(
         currentWindow,
-        (taskId) => c.events.emit('ui:command', { command: 'open-task', taskId }),
-        () => c.events.emit('ui:command', { command: 'inbox' }),
-        (id) => c.store.automations.get(id)?.name,
+        (taskId) => c.emit('ui:command', { command: 'open-task', taskId }),
+        () => c.emit('ui:command', { command: 'inbox' }),
+        (id) => c.automationName(id),
       ),
     );
 
@@ -86,31 +91,29 @@ if (!app.requestSingleInstanceLock()) {
       {
         newTask: () => {
           showWindow();
-          c.events.emit('ui:command', { command: 'new-task' });
+          c.emit('ui:command', { command: 'new-task' });
         },
         openFolder: () => {
-          void pickFolder().then((picked) => {
+          void pickFolder().then(async (picked) => {
             if (!picked) return;
-            try {
-              const grant = c.grantFolder(picked, false);
-              c.events.emit('ui:command', { command: 'new-task', grant });
-            } catch (e) {
-              dialog.showErrorBox('Paddock', (e as Error).message);
-            }
+            // SECURITY: the path comes from the OS picker, never from the page.
+            const r = await c.grantFolder(picked, false);
+            if (r.ok) c.emit('ui:command', { command: 'new-task', grant: r.value });
+            else dialog.showErrorBox('Paddock', r.error.message);
           });
         },
         openSettings: () => {
           showWindow();
-          c.events.emit('ui:command', { command: 'settings' });
+          c.emit('ui:command', { command: 'settings' });
         },
-        openLogs: () => void c.handlers['app:openLogs']({}),
+        openLogs: () => void c.call('app:openLogs', {}),
       },
       !app.isPackaged,
     );
 
-    // The scheduler judges missed automation slots on wake; it listens on core.power.
-    powerMonitor.on('resume', () => c.power.emit('resume'));
-    powerMonitor.on('suspend', () => c.power.emit('suspend'));
+    // The core's scheduler judges missed automation slots on wake.
+    powerMonitor.on('resume', () => c.power('resume'));
+    powerMonitor.on('suspend', () => c.power('suspend'));
 
     win = createMainWindow(distDir);
   });
@@ -124,9 +127,9 @@ if (!app.requestSingleInstanceLock()) {
   let closing = false;
   app.on('will-quit', (event) => {
     if (!core || closing) return;
-    // Running tasks and their VMs are stopped before the app goes.
+    // Running tasks and their VMs are stopped (in the core process) before the app goes.
     closing = true;
     event.preventDefault();
-    void core.close().finally(() => app.quit());
+    void core.shutdown().finally(() => app.quit());
   });
 }

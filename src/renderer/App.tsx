@@ -3,6 +3,7 @@ import type { Res, Settings } from '../shared/api.js';
 import type { Grant } from '../shared/app-contract.js';
 import { call, useEvent } from './api/hooks.js';
 import { getApi } from './api/paddock.js';
+import { CoreStatusBanner } from './components/CoreStatusBanner.js';
 import { AutomationsPage } from './features/automations/AutomationsPage.js';
 import { FirstRun } from './features/first-run/FirstRun.js';
 import { InboxPage } from './features/inbox/InboxPage.js';
@@ -45,17 +46,21 @@ export function App() {
   const [route, go] = useRoute();
   const [pendingGrant, setPendingGrant] = useState<Grant | null>(null);
   const [toast, setToast] = useState<string | null>(null);
+  // Bumped when the engine is back after a crash, so a start that failed with it tries again.
+  const [boot, setBoot] = useState(0);
   useTheme(settings?.theme);
 
   useEffect(() => {
     Promise.all([call('app:info', {}), call('settings:get', {})]).then(
       ([i, s]) => {
+        setError(null);
         setInfo(i);
         setSettings(s);
       },
       (e: Error) => setError(e.message),
     );
-  }, []);
+  }, [boot]);
+  const banner = <CoreStatusBanner onReady={() => error && setBoot((n) => n + 1)} />;
 
   const ready = Boolean(info && settings);
   useEffect(() => {
@@ -127,14 +132,24 @@ export function App() {
       <main className="boot-error" role="alert">
         <h1>Paddock could not start</h1>
         <p>{error}</p>
+        {banner}
       </main>
     );
   }
   if (!info || !settings) {
-    return <div className="boot" aria-busy="true" />;
+    return (
+      <div className="boot" aria-busy="true">
+        {banner}
+      </div>
+    );
   }
   if (!settings.onboarded) {
-    return <FirstRun settings={settings} onDone={setSettings} />;
+    return (
+      <>
+        <FirstRun settings={settings} onDone={setSettings} />
+        {banner}
+      </>
+    );
   }
 
   return (
@@ -162,6 +177,7 @@ export function App() {
           {toast}
         </div>
       )}
+      {banner}
     </div>
   );
 }

@@ -71,8 +71,30 @@ export const requests = {
   ...automationRequests,
 } as const;
 
+/**
+ * Requests the Electron host answers itself, never the core: they act on the core process. Kept
+ * out of `requests` because every channel there has a core handler.
+ */
+export const hostRequests = {
+  /** Starts the core process again after it crashed too often to be restarted on its own. */
+  'core:restart': { req: empty, res: z.object({ restarted: z.boolean() }) },
+} as const;
+
+/** The health of the Electron app's core process, for the window's banner. */
+export const coreStatusSchema = z.object({
+  /**
+   * `crashed`: it stopped unexpectedly and will be restarted; `restarting`: a new one is
+   * starting; `ready`: it answers again; `failed`: it crashed too often and waits for Restart.
+   */
+  state: z.enum(['crashed', 'restarting', 'ready', 'failed']),
+  message: z.string(),
+});
+export type CoreStatus = z.infer<typeof coreStatusSchema>;
+
 export const events = {
   'settings:changed': settingsSchema,
+  /** Electron only: the core process crashed, is restarting, is back, or gave up. */
+  'core:status': coreStatusSchema,
   // The desktop app's events: app-contract.ts.
   ...appEvents,
   // Automations and the inbox: automations-contract.ts.
@@ -80,12 +102,17 @@ export const events = {
 } as const;
 
 export type Channel = keyof typeof requests;
+export type HostChannel = keyof typeof hostRequests;
+/** Every method of `window.paddock`: the core's channels and the host's own. */
+export type ApiChannel = Channel | HostChannel;
+type AllRequests = typeof requests & typeof hostRequests;
 export type EventName = keyof typeof events;
-export type Req<C extends Channel> = z.input<(typeof requests)[C]['req']>;
-export type Res<C extends Channel> = z.infer<(typeof requests)[C]['res']>;
+export type Req<C extends ApiChannel> = z.input<AllRequests[C]['req']>;
+export type Res<C extends ApiChannel> = z.infer<AllRequests[C]['res']>;
 export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;
 
 export const channels = Object.keys(requests) as Channel[];
+export const hostChannels = Object.keys(hostRequests) as HostChannel[];
 export const eventNames = Object.keys(events) as EventName[];
 
 export function isChannel(name: unknown): name is Channel {
@@ -98,7 +125,7 @@ export function isEventName(name: unknown): name is EventName {
 
 /** What the renderer sees as `window.paddock`, whichever transport carries it. */
 export type PaddockApi = {
-  [C in Channel]: (req: Req<C>) => Promise<Result<Res<C>>>;
+  [C in ApiChannel]: (req: Req<C>) => Promise<Result<Res<C>>>;
 } & {
   on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
   /**
@@ -110,11 +137,11 @@ export type PaddockApi = {
 
 /** Builds a PaddockApi from one transport function, so preload and web client share the shape. */
 export function buildApi(
-  invoke: (channel: Channel, req: unknown) => Promise<Result<unknown>>,
+  invoke: (channel: ApiChannel, req: unknown) => Promise<Result<unknown>>,
   subscribe: (event: EventName, listener: (payload: unknown) => void) => () => void,
 ): PaddockApi {
   const api: Record<string, unknown> = {};
-  for (const channel of channels) {
+  for (const channel of [...channels, ...hostChannels]) {
     api[channel] = (req: unknown) => invoke(channel, req ?? {});
   }
   api.on = (event: EventName, listener: (payload: unknown) => void) => {

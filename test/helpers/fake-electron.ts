@@ -1,10 +1,15 @@
+import { fork as forkProcess, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+
 /**
  * A thin stand-in for the `electron` module, which cannot run here (no Electron binary). Tests
  * install it with `vi.mock('electron', () => import('../helpers/fake-electron.js'))`.
  *
  * It only records what the code under test asks of Electron (calls, listeners, handlers) and
  * answers with fixed values the test sets in `config`; it never acts on its own (no events fire,
- * nothing is evaluated). Tests pull the recorded listeners out and call them.
+ * nothing is evaluated). Tests pull the recorded listeners out and call them. The one exception
+ * is utilityProcess.fork, which really starts the child (with Node's child_process.fork), since
+ * the core process is real code that can run here.
  */
 
 type Fn = (...args: never[]) => unknown;
@@ -21,6 +26,8 @@ export const config = {
   windowMinimized: false,
   /** What webUtils.getPathForFile returns for any File. */
   droppedPath: '',
+  /** The folder dialog.showOpenDialog answers with; empty: the person cancelled. */
+  pickedFolder: '',
 };
 
 /** Every call the code made, in order: [what, ...args]. */
@@ -126,7 +133,8 @@ export const shell = {
 export const dialog = {
   showOpenDialog: (...args: unknown[]) => {
     calls.push(['dialog.showOpenDialog', ...args]);
-    return Promise.resolve({ canceled: true, filePaths: [] as string[] });
+    const p = config.pickedFolder;
+    return Promise.resolve({ canceled: p === '', filePaths: p ? [p] : ([] as string[]) });
   },
   showErrorBox: record('dialog.showErrorBox'),
 };
@@ -199,10 +207,55 @@ export const webUtils = {
   },
 };
 
+/**
+ * The part of Electron's UtilityProcess the app uses, over a real Node child: postMessage,
+ * `message` and `exit` (with a code) events, kill() and pid. Node's `advanced` serialization is the
+ * structured clone Electron uses.
+ */
+export class FakeUtilityProcess extends EventEmitter {
+  constructor(readonly proc: ChildProcess) {
+    super();
+    proc.on('message', (m) => this.emit('message', m));
+    proc.on('spawn', () => this.emit('spawn'));
+    // Electron reports a code for every exit; a signal has none in Node, so say 1.
+    proc.on('exit', (code) => this.emit('exit', code ?? 1));
+  }
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+  postMessage(message: unknown): void {
+    if (this.proc.connected) this.proc.send(message as never);
+  }
+  kill(): boolean {
+    return this.proc.kill();
+  }
+}
+
+/** Every utility process started, in order. */
+export const utilityProcesses: FakeUtilityProcess[] = [];
+
+export const utilityProcess = {
+  fork(modulePath: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv } = {}) {
+    calls.push(['utilityProcess.fork', modulePath]);
+    const child = new FakeUtilityProcess(
+      forkProcess(modulePath, args, {
+        env: options.env ?? process.env,
+        // A .ts entry (from source) runs through tsx, as the tests themselves do.
+        execArgv: modulePath.endsWith('.ts') ? ['--import', 'tsx'] : [],
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    );
+    utilityProcesses.push(child);
+    return child;
+  },
+};
+
 /** Clears what was recorded (the module's fixed answers go back to their defaults). */
 export function resetFake(): void {
   calls.length = 0;
   windows.length = 0;
+  utilityProcesses.length = 0;
   ipcHandlers.clear();
   app.listeners.clear();
   powerMonitor.listeners.clear();
@@ -219,5 +272,6 @@ export function resetFake(): void {
     windowFocused: false,
     windowMinimized: false,
     droppedPath: '',
+    pickedFolder: '',
   });
 }

@@ -51,3 +51,40 @@ export async function startServe(env: NodeJS.ProcessEnv): Promise<Served> {
       }),
   };
 }
+
+/** A client of a served API over its WebSocket, as the renderer speaks it (token as subprotocol). */
+export interface ServedApi {
+  call<T = unknown>(channel: string, req?: unknown): Promise<T>;
+  close(): void;
+}
+
+/** Connects to `paddock serve`'s API at `url` (the address it printed, with its token). */
+export async function connectApi(url: string): Promise<ServedApi> {
+  const { default: WebSocket } = await import('ws');
+  const u = new URL(url);
+  const token = u.searchParams.get('token')!;
+  const ws = new WebSocket(`ws://${u.host}/api`, ['paddock.v1', `paddock.token.${token}`]);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  let next = 0;
+  const waiting = new Map<number, (m: { ok: boolean; value?: unknown; error?: unknown }) => void>();
+  ws.on('message', (d) => {
+    const m = JSON.parse(d.toString()) as { id?: number; result?: never; event?: string };
+    if (typeof m.id === 'number' && m.result) waiting.get(m.id)?.(m.result);
+  });
+  return {
+    call: <T>(channel: string, req: unknown = {}) =>
+      new Promise<T>((resolve, reject) => {
+        const id = ++next;
+        waiting.set(id, (r) => {
+          waiting.delete(id);
+          if (r.ok) resolve(r.value as T);
+          else reject(new Error(`${channel}: ${JSON.stringify(r.error)}`));
+        });
+        ws.send(JSON.stringify({ id, channel, req }));
+      }),
+    close: () => ws.close(),
+  };
+}

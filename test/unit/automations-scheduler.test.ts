@@ -53,7 +53,7 @@ describe('the scheduler', () => {
   ) => {
     const events: SchedulerEvent[] = [];
     const s = new Scheduler({
-      repo: store.automations,
+      store,
       executor,
       clock,
       onEvent: (e) => events.push(e),
@@ -64,7 +64,7 @@ describe('the scheduler', () => {
     return { s, events };
   };
   const service = (store: Store) =>
-    new AutomationService(store.automations, { dataDir: t.dir, now: () => clock.now() });
+    new AutomationService(store, { dataDir: t.dir, now: () => clock.now() });
 
   beforeEach(() => {
     t = tempDir();
@@ -96,7 +96,7 @@ describe('the scheduler', () => {
     expect(ex.jobs).toHaveLength(0);
     await clock.advance(2_000);
     expect(ex.jobs).toHaveLength(1);
-    const run = store.automations.runs(a.id)[0]!;
+    const run = store.runs.list(a.id)[0]!;
     expect(run).toMatchObject({
       status: 'succeeded',
       attempt: 1,
@@ -105,7 +105,7 @@ describe('the scheduler', () => {
     });
     expect(run.slotAt).toBe(Date.parse('2027-06-01T07:00:00Z'));
     expect(run.startedAt! - run.slotAt).toBeLessThan(1000);
-    expect(store.automations.inbox()[0]).toMatchObject({
+    expect(store.inbox.list()[0]).toMatchObject({
       kind: 'succeeded',
       state: 'unread',
       summary: 'Done daily.',
@@ -125,7 +125,7 @@ describe('the scheduler', () => {
     });
     start(store, new FakeExecutor());
     await clock.advance(10 * HOUR);
-    const runs = store.automations.runs(a.id).reverse();
+    const runs = store.runs.list(a.id).reverse();
     expect(runs.map((r) => [new Date(r.slotAt).toISOString(), r.status])).toEqual([
       ['2027-06-01T07:00:00.000Z', 'succeeded'],
       ['2027-06-01T11:00:00.000Z', 'succeeded'],
@@ -152,7 +152,7 @@ describe('the scheduler', () => {
     start(store, ex);
     await clock.advance(2 * MIN);
     expect(ex.jobs).toHaveLength(1);
-    expect([a, b].map((x) => store.automations.runs(x.id)[0]!.status).sort()).toEqual([
+    expect([a, b].map((x) => store.runs.list(x.id)[0]!.status).sort()).toEqual([
       'running',
       'scheduled',
     ]);
@@ -161,10 +161,7 @@ describe('the scheduler', () => {
     expect(ex.jobs).toHaveLength(2);
     ex.finish(ex.jobs[1]!.run.id);
     await flush();
-    expect([a, b].map((x) => store.automations.runs(x.id)[0]!.status)).toEqual([
-      'succeeded',
-      'succeeded',
-    ]);
+    expect([a, b].map((x) => store.runs.list(x.id)[0]!.status)).toEqual(['succeeded', 'succeeded']);
   });
 
   it('never runs a slot twice with two schedulers on one database', async () => {
@@ -176,7 +173,7 @@ describe('the scheduler', () => {
     start(s1, ex1, { concurrency: 2 });
     start(s2, ex2, { concurrency: 2 });
     await clock.advance(30 * MIN);
-    const runs = s1.automations.runs();
+    const runs = s1.runs.list();
     expect(runs).toHaveLength(31); // 06:59 (due at creation) to 07:29
     expect(new Set(runs.map((r) => r.slotAt)).size).toBe(31);
     expect(runs.every((r) => r.status === 'succeeded' && r.attempt === 1)).toBe(true);
@@ -200,7 +197,7 @@ describe('the scheduler', () => {
     start(dead, hung, { leaseMs: 20_000, clock: deadClock });
     await deadClock.advance(2 * MIN);
     expect(hung.jobs).toHaveLength(1);
-    expect(dead.automations.runs(a.id)[0]).toMatchObject({ status: 'running', attempt: 1 });
+    expect(dead.runs.list(a.id)[0]).toMatchObject({ status: 'running', attempt: 1 });
     await clock.advance(2 * MIN);
 
     const alive = open();
@@ -208,13 +205,11 @@ describe('the scheduler', () => {
     const { events } = start(alive, ex, { leaseMs: 20_000 });
     await clock.advance(30_000);
     expect(events.find((e) => e.type === 'interrupted')).toMatchObject({ willRetry: true });
-    const run = alive.automations.runs(a.id)[0]!;
+    const run = alive.runs.list(a.id)[0]!;
     expect(run).toMatchObject({ status: 'succeeded', attempt: 2 });
-    const kinds = alive.automations.inbox().map((i) => i.kind);
+    const kinds = alive.inbox.list().map((i) => i.kind);
     expect(kinds).toEqual(['succeeded', 'interrupted']);
-    expect(alive.automations.inbox()[1]!.summary).toMatch(
-      /interrupted.*tried again \(attempt 2 of 2\)/,
-    );
+    expect(alive.inbox.list()[1]!.summary).toMatch(/interrupted.*tried again \(attempt 2 of 2\)/);
   });
 
   it('marks runs in progress interrupted when stopped, and retries them on the next start', async () => {
@@ -229,11 +224,11 @@ describe('the scheduler', () => {
     const { s } = start(store, ex);
     await clock.advance(2 * MIN);
     await s.stop();
-    expect(store.automations.runs(a.id)[0]).toMatchObject({ status: 'interrupted', attempt: 1 });
+    expect(store.runs.list(a.id)[0]).toMatchObject({ status: 'interrupted', attempt: 1 });
     const ex2 = new FakeExecutor();
     start(store, ex2);
     await flush();
-    expect(store.automations.runs(a.id)[0]).toMatchObject({ status: 'succeeded', attempt: 2 });
+    expect(store.runs.list(a.id)[0]).toMatchObject({ status: 'succeeded', attempt: 2 });
   });
 
   it('fails a run that passes its timeout, and says so in the inbox', async () => {
@@ -247,11 +242,11 @@ describe('the scheduler', () => {
     });
     start(store, new FakeExecutor(false));
     await clock.advance(10 * MIN);
-    expect(store.automations.runs(a.id)[0]).toMatchObject({
+    expect(store.runs.list(a.id)[0]).toMatchObject({
       status: 'failed',
       error: 'Stopped after the run timeout of 5 min.',
     });
-    expect(store.automations.inbox()[0]!.summary).toMatch(/^Failed: Stopped after the run timeout/);
+    expect(store.inbox.list()[0]!.summary).toMatch(/^Failed: Stopped after the run timeout/);
   });
 
   for (const [policy, expected] of [
@@ -275,8 +270,8 @@ describe('the scheduler', () => {
       clock.jump(3 * HOUR); // asleep from 07:01 to 10:01: 08:00, 09:00, 10:00 passed unseen
       await clock.advance(30_000); // the capped sleep ends and the scheduler looks again
       expect(events.some((e) => e.type === 'clock-jump')).toBe(true);
-      const runs = store.automations
-        .runs(a.id)
+      const runs = store.runs
+        .list(a.id)
         .filter((r) => r.slotAt > Date.parse('2027-06-01T07:00:00Z'));
       expect(runs).toHaveLength(3);
       expect(runs.filter((r) => r.status === 'missed')).toHaveLength(expected.missed);
@@ -284,7 +279,7 @@ describe('the scheduler', () => {
       expect(runs.every((r) => r.late)).toBe(true);
       if (policy === 'once') expect(runs[0]!.status).toBe('succeeded'); // the latest one ran
       // Every missed slot is recorded with an inbox item that says why.
-      const missedItems = store.automations.inbox().filter((i) => i.kind === 'missed');
+      const missedItems = store.inbox.list().filter((i) => i.kind === 'missed');
       expect(missedItems).toHaveLength(expected.missed);
       for (const i of missedItems) expect(i.summary).toMatch(/^Missed: Paddock was not running at/);
       expect(store.automations.get(a.id)!.nextSlotAt).toBe(Date.parse('2027-06-01T11:00:00Z'));
@@ -304,7 +299,7 @@ describe('the scheduler', () => {
     const ex = new FakeExecutor();
     start(store, ex);
     await flush();
-    const runs = store.automations.runs(a.id);
+    const runs = store.runs.list(a.id);
     expect(runs.map((r) => r.status)).toEqual(['succeeded', 'missed', 'missed']);
     expect(ex.jobs).toHaveLength(1);
   });
@@ -317,25 +312,25 @@ describe('the scheduler', () => {
     const ex = new FakeExecutor(false);
     const { s } = start(store, ex);
     await clock.advance(2 * MIN);
-    const queued = store.automations.runs().find((r) => r.status === 'scheduled')!;
+    const queued = store.runs.list().find((r) => r.status === 'scheduled')!;
     svc.pause(queued.automationId);
-    expect(store.automations.getRun(queued.id)!.status).toBe('skipped');
-    expect(store.automations.inbox()[0]).toMatchObject({ kind: 'skipped' });
+    expect(store.runs.get(queued.id)!.status).toBe('skipped');
+    expect(store.inbox.list()[0]).toMatchObject({ kind: 'skipped' });
     ex.finish(ex.jobs[0]!.run.id);
     await clock.advance(5 * HOUR);
     for (const j of ex.jobs) ex.finish(j.run.id);
     const pausedId = queued.automationId;
-    const before = store.automations.runs(pausedId).length;
+    const before = store.runs.list(pausedId).length;
     const resumed = svc.resume(pausedId);
     expect(resumed.nextSlotAt).toBeGreaterThan(clock.now());
     s.wake();
     await flush();
-    expect(store.automations.runs(pausedId).length).toBe(before);
-    expect(store.automations.runs(pausedId).some((r) => r.status === 'missed')).toBe(false);
+    expect(store.runs.list(pausedId).length).toBe(before);
+    expect(store.runs.list(pausedId).some((r) => r.status === 'missed')).toBe(false);
     svc.remove(a.id);
     svc.remove(blocker.id);
     expect(store.automations.list()).toHaveLength(0);
-    expect(store.automations.runs(a.id).length).toBeGreaterThan(0); // history stays
+    expect(store.runs.list(a.id).length).toBeGreaterThan(0); // history stays
   });
 
   it('runs an automation now on request, even while paused', async () => {
@@ -348,10 +343,10 @@ describe('the scheduler', () => {
       tz: 'Europe/Paris',
     });
     svc.pause(a.id);
-    const s = new Scheduler({ repo: store.automations, executor: new FakeExecutor(), clock });
+    const s = new Scheduler({ store, executor: new FakeExecutor(), clock });
     schedulers.push(s);
     const run = await s.runNow(a.id);
     expect(run).toMatchObject({ status: 'succeeded', trigger: 'manual', attempt: 1 });
-    expect(store.automations.inbox()[0]).toMatchObject({ runId: run.id, summary: 'Done n.' });
+    expect(store.inbox.list()[0]).toMatchObject({ runId: run.id, summary: 'Done n.' });
   });
 });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeCreated } from '../../src/main/automations/agent-executor.js';
+import { describeCreated } from '../../src/main/automations/service.js';
 import { AutomationService } from '../../src/main/automations/service.js';
 import { summarise } from '../../src/main/automations/summary.js';
 import { Store } from '../../src/main/store/store.js';
@@ -34,7 +34,7 @@ describe('the schedule_automation tool', () => {
   it('creates an automation through the host-given dependency, with the session’s folders', async () => {
     const work = path.join(t.dir, 'notes');
     fs.mkdirSync(work);
-    const svc = new AutomationService(store.automations, { dataDir: path.join(t.dir, 'home') });
+    const svc = new AutomationService(store, { dataDir: path.join(t.dir, 'home') });
     api.enqueue(
       {
         reply: {
@@ -66,7 +66,7 @@ describe('the schedule_automation tool', () => {
       name: req.name,
       prompt: req.prompt,
       schedule: req.schedule,
-      folders: [work],
+      folders: [{ hostPath: work, readOnly: false }],
       ...(req.timeZone ? { tz: req.timeZone } : {}),
     });
     const { approver } = scriptedApprover();
@@ -99,7 +99,7 @@ describe('the schedule_automation tool', () => {
       tzid: 'Europe/Paris',
       enabled: true,
       createdBySession: session.id,
-      folders: [fs.realpathSync(work)],
+      folders: [{ hostPath: fs.realpathSync(work), name: 'notes', readOnly: false }],
     });
     // The person sees it and can pause or remove it.
     expect(svc.pause(a!.id).enabled).toBe(false);

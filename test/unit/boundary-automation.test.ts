@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { AgentEvent } from '../../src/shared/agent-events.js';
 import type { Approval, AutomationPlan, TaskSummary } from '../../src/shared/app-contract.js';
 import { Core } from '../../src/main/core/core.js';
-import { unattendedApprover } from '../../src/main/automations/agent-executor.js';
+import { unattendedApprover } from '../../src/main/agent/approvals.js';
 import { AutomationService } from '../../src/main/automations/service.js';
 import { cliApprover } from '../../src/main/cli/run-command.js';
 import { Store } from '../../src/main/store/store.js';
@@ -205,7 +205,7 @@ describe('schedule_automation without the app', () => {
 
     const work = path.join(t.dir, 'notes');
     fs.mkdirSync(work);
-    const svc = new AutomationService(store.automations, { dataDir: path.join(t.dir, 'home') });
+    const svc = new AutomationService(store, { dataDir: path.join(t.dir, 'home') });
     api.enqueue(
       { reply: { content: [scheduleCall('Nightly')], stop_reason: 'tool_use' } },
       { reply: { content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn' } },
@@ -213,9 +213,18 @@ describe('schedule_automation without the app', () => {
     const { session, events } = agentSession(store, api, {
       approver,
       scheduleAutomation: {
-        plan: (req) => svc.plan({ ...req, folders: [work], tz: req.timeZone ?? 'UTC' }),
+        plan: (req) =>
+          svc.plan({
+            ...req,
+            folders: [{ hostPath: work, readOnly: false }],
+            tz: req.timeZone ?? 'UTC',
+          }),
         create: async (req, sid) =>
-          svc.create({ ...req, folders: [work], createdBySession: sid }).name,
+          svc.create({
+            ...req,
+            folders: [{ hostPath: work, readOnly: false }],
+            createdBySession: sid,
+          }).name,
       },
     });
     await session.run('schedule it');
@@ -261,7 +270,7 @@ describe('schedule_automation without the app', () => {
 
   it('the plan is checked before asking: a bad schedule is refused without a question', async () => {
     let asked = 0;
-    const svc = new AutomationService(store.automations, { dataDir: path.join(t.dir, 'home') });
+    const svc = new AutomationService(store, { dataDir: path.join(t.dir, 'home') });
     api.enqueue(
       {
         reply: {

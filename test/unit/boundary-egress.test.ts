@@ -255,8 +255,10 @@ describe('an “always” answer keeps where it came from', () => {
       const first = await core.tasks.create({ prompt: 'first', folders: [] });
       await until(() => core.tasks.get(first.id).task.status === 'done');
       // What the task's egress proxy calls for a host off the allowlist.
-      const live = (core.tasks as unknown as { live: Map<string, { session: AgentSession }> }).live;
-      const answer = live.get(first.id)!.session.askNetwork('rebind.test', 8080);
+      const live = (
+        core.tasks as unknown as { live: Map<string, { live: { session: AgentSession } }> }
+      ).live;
+      const answer = live.get(first.id)!.live.session.askNetwork('rebind.test', 8080);
       await until(() => asked.length === 1);
       core.tasks.answer(asked[0]!.id, 'always');
       expect(await answer).toBe('always');
@@ -337,10 +339,8 @@ describe('an “always” answer keeps where it came from', () => {
       core.store.settings.update({ promptAllowlist: ['docs.example.com'] });
       api.enqueue({ reply: { content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn' } });
       const run = core.automations.runNow(a!.id);
-      await until(() =>
-        ['succeeded', 'failed'].includes(core.store.automations.getRun(run.id)!.status),
-      );
-      const row = core.store.sessions.get(core.store.automations.getRun(run.id)!.sessionId!)!;
+      await until(() => ['succeeded', 'failed'].includes(core.store.runs.get(run.id)!.status));
+      const row = core.store.sessions.get(core.store.runs.get(run.id)!.sessionId!)!;
       expect(row.allowlist).toEqual(['pypi.org']);
       expect(row.promptAllowlist.sort()).toEqual(['docs.example.com', 'rebind.test:8080']);
     } finally {

@@ -93,11 +93,16 @@ describe('grants: protected folders are judged after every symlink, on both side
     fs.symlinkSync(real, path.join(t.dir, 'data-link'));
     const store = Store.open(path.join(t.dir, 'data-link'));
     try {
-      const svc = new AutomationService(store.automations, {
+      const svc = new AutomationService(store, {
         dataDir: path.join(t.dir, 'data-link'),
       });
       expect(() =>
-        svc.create({ name: 'x', prompt: 'p', schedule: 'every day at 9:00', folders: [real] }),
+        svc.create({
+          name: 'x',
+          prompt: 'p',
+          schedule: 'every day at 9:00',
+          folders: [{ hostPath: real, readOnly: false }],
+        }),
       ).toThrow(/Paddock’s own data folder/);
     } finally {
       store.dispose();

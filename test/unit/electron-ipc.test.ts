@@ -2,14 +2,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Core } from '../../src/main/core/core.js';
+import { dispatch } from '../../src/main/core/dispatch.js';
 import {
   DROP_FOLDER_CHANNEL,
   forwardEvents,
   registerDropFolder,
   registerIpc,
+  type HostHandlers,
 } from '../../src/main/ipc/router.js';
-import { channels } from '../../src/shared/api.js';
-import type { Result } from '../../src/shared/result.js';
+import { channels, hostChannels } from '../../src/shared/api.js';
+import type { Grant } from '../../src/shared/app-contract.js';
+import { err, ok, PaddockError, type Result } from '../../src/shared/result.js';
 import * as fake from '../helpers/fake-electron.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -30,6 +33,26 @@ afterEach(() => {
   home.cleanup();
 });
 
+/**
+ * What the core bridge offers the router, over a real in-process Core (the bridge itself, with a
+ * real core process, is tested in electron-core-process.test.ts).
+ */
+function inProcess(c: Core) {
+  return {
+    call: (channel: string, raw: unknown) => dispatch(c.handlers, channel, raw),
+    grantFolder: async (p: string, readOnly: boolean): Promise<Result<Grant>> => {
+      try {
+        return ok(c.grantFolder(p, readOnly));
+      } catch (e) {
+        if (e instanceof PaddockError) return err(e.code, e.message);
+        throw e;
+      }
+    },
+    onEvent: c.events.onAny.bind(c.events),
+  };
+}
+const host: HostHandlers = { 'core:restart': () => ({ restarted: true }) };
+
 const trustedEvent = { who: 'our window' };
 const isTrusted = (event: unknown) => event === trustedEvent;
 
@@ -40,15 +63,15 @@ async function invoke(channel: string, event: unknown, raw: unknown): Promise<Re
 }
 
 describe('registerIpc', () => {
-  it('registers one handler per contract channel and removes them all again', () => {
-    const unregister = registerIpc(core, isTrusted);
-    expect([...fake.ipcHandlers.keys()].sort()).toEqual([...channels].sort());
+  it('registers one handler per contract and host channel and removes them all again', () => {
+    const unregister = registerIpc(inProcess(core), isTrusted, host);
+    expect([...fake.ipcHandlers.keys()].sort()).toEqual([...channels, ...hostChannels].sort());
     unregister();
     expect(fake.ipcHandlers.size).toBe(0);
   });
 
   it('answers FORBIDDEN to an untrusted sender and never runs the handler', async () => {
-    registerIpc(core, isTrusted);
+    registerIpc(inProcess(core), isTrusted, host);
     const spy = vi.spyOn(core.handlers, 'settings:update');
     const before = core.store.settings.get();
     const r = await invoke('settings:update', { who: 'an iframe' }, { vmCpus: 7 });
@@ -62,14 +85,14 @@ describe('registerIpc', () => {
 
   it('asks the trust check about the exact event it got', async () => {
     const seen: unknown[] = [];
-    registerIpc(core, (e) => (seen.push(e), false));
+    registerIpc(inProcess(core), (e) => (seen.push(e), false), host);
     const event = { sender: 'x' };
     await invoke('app:info', event, {});
     expect(seen).toEqual([event]);
   });
 
   it('answers BAD_REQUEST to a malformed request, through the schema, without the handler', async () => {
-    registerIpc(core, isTrusted);
+    registerIpc(inProcess(core), isTrusted, host);
     const spy = vi.spyOn(core.handlers, 'settings:update');
     for (const raw of [{ vmCpus: 'lots' }, { vmCpus: 4, extra: true }, 'settings', [1]]) {
       const r = await invoke('settings:update', trustedEvent, raw);
@@ -80,7 +103,7 @@ describe('registerIpc', () => {
   });
 
   it('dispatches a good request from our window to the core', async () => {
-    registerIpc(core, isTrusted);
+    registerIpc(inProcess(core), isTrusted, host);
     const r = await invoke('settings:update', trustedEvent, { vmCpus: 3 });
     expect(r.ok).toBe(true);
     expect(core.store.settings.get().vmCpus).toBe(3);
@@ -96,13 +119,34 @@ describe('registerIpc', () => {
       typedPaths: false,
     });
     try {
-      registerIpc(c, isTrusted);
+      registerIpc(inProcess(c), isTrusted, host);
       const r = await invoke('grants:add', trustedEvent, { path: home.dir, readOnly: false });
       expect(r).toMatchObject({ ok: false, error: { code: 'USE_PICKER' } });
       expect(c.store.grants.list()).toEqual([]);
     } finally {
       c.dispose();
     }
+  });
+});
+
+describe('the host channels', () => {
+  it('answers core:restart in main, after the same sender check, and checks its schema', async () => {
+    const restart = vi.fn(() => ({ restarted: true }));
+    registerIpc(inProcess(core), isTrusted, { 'core:restart': restart });
+    expect(await invoke('core:restart', { who: 'an iframe' }, {})).toMatchObject({
+      ok: false,
+      error: { code: 'FORBIDDEN' },
+    });
+    expect(await invoke('core:restart', trustedEvent, { now: true })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
+    expect(restart).not.toHaveBeenCalled();
+    expect(await invoke('core:restart', trustedEvent, undefined)).toEqual({
+      ok: true,
+      value: { restarted: true },
+    });
+    expect(restart).toHaveBeenCalledTimes(1);
   });
 });
 
@@ -113,7 +157,7 @@ describe('the drop-folder channel', () => {
   });
 
   it('refuses an untrusted sender without granting anything', async () => {
-    registerDropFolder(core, isTrusted);
+    registerDropFolder(inProcess(core), isTrusted);
     const folder = fs.mkdtempSync(path.join(home.dir, 'dropped-'));
     const spy = vi.spyOn(core, 'grantFolder');
     const r = await invoke(DROP_FOLDER_CHANNEL, { who: 'an iframe' }, { path: folder });
@@ -123,7 +167,7 @@ describe('the drop-folder channel', () => {
   });
 
   it('refuses a malformed payload', async () => {
-    registerDropFolder(core, isTrusted);
+    registerDropFolder(inProcess(core), isTrusted);
     const spy = vi.spyOn(core, 'grantFolder');
     for (const raw of [
       undefined,
@@ -144,7 +188,7 @@ describe('the drop-folder channel', () => {
   });
 
   it('grants a dropped folder from our window, read-write, and reuses the grant', async () => {
-    registerDropFolder(core, isTrusted);
+    registerDropFolder(inProcess(core), isTrusted);
     const folder = fs.mkdtempSync(path.join(home.dir, 'dropped-'));
     const r = await invoke(DROP_FOLDER_CHANNEL, trustedEvent, { path: folder });
     expect(r).toMatchObject({ ok: true, value: { hostPath: folder, readOnly: false } });
@@ -153,17 +197,8 @@ describe('the drop-folder channel', () => {
     expect(core.store.grants.list()).toHaveLength(1);
   });
 
-  it('passes on the core’s reason when a folder cannot be granted', async () => {
-    registerDropFolder(core, isTrusted);
-    const r = await invoke(DROP_FOLDER_CHANNEL, trustedEvent, {
-      path: path.join(home.dir, 'does-not-exist'),
-    });
-    expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.error.code).not.toBe('INTERNAL');
-  });
-
   it('unregisters', () => {
-    const unregister = registerDropFolder(core, isTrusted);
+    const unregister = registerDropFolder(inProcess(core), isTrusted);
     unregister();
     expect(fake.ipcHandlers.has(DROP_FOLDER_CHANNEL)).toBe(false);
   });
@@ -172,7 +207,7 @@ describe('the drop-folder channel', () => {
 describe('forwardEvents', () => {
   it('sends contract events to every live window and stops when disposed', () => {
     const win = new fake.BrowserWindow({});
-    const stop = forwardEvents(core, () => [win as never]);
+    const stop = forwardEvents(inProcess(core), () => [win as never]);
     const settings = core.store.settings.get();
     core.events.emit('settings:changed', settings);
     expect(fake.calls).toContainEqual(['webContents.send', 'settings:changed', settings]);

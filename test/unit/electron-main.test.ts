@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -66,10 +67,11 @@ describe('single instance', () => {
 });
 
 describe('once ready', () => {
-  async function ready(): Promise<Fake> {
+  async function ready(setup: (fake: Fake) => void = () => undefined): Promise<Fake> {
     const fake = await boot((f) => {
       f.config.whenReady = () => Promise.resolve();
       f.config.userData = path.join(home.dir, 'userData');
+      setup(f);
     });
     await vi.waitFor(() => expect(fake.windows).toHaveLength(1));
     return fake;
@@ -116,12 +118,12 @@ describe('once ready', () => {
         'a frame already gone': { sender: win.webContents, senderFrame: null },
       };
       for (const [who, event] of Object.entries(untrusted)) {
-        for (const channel of ['app:info', 'paddock:drop-folder']) {
+        for (const channel of ['app:info', 'core:restart', 'paddock:drop-folder']) {
           const r = await call(
             fake,
             channel,
             event,
-            channel === 'app:info' ? {} : { path: home.dir },
+            channel === 'paddock:drop-folder' ? { path: home.dir } : {},
           );
           expect(r, `${who} on ${channel}`).toMatchObject({
             ok: false,
@@ -152,6 +154,53 @@ describe('once ready', () => {
     } finally {
       await quit(fake);
     }
+  });
+
+  it('runs the core in its own process and grants dropped or picked folders through it', async () => {
+    const folder = fs.mkdtempSync(path.join(home.dir, 'picked-'));
+    const fake = await ready((f) => (f.config.pickedFolder = folder));
+    try {
+      // The core runs in the child the bridge forked, from the entry next to index.ts.
+      expect(fake.calls).toContainEqual([
+        'utilityProcess.fork',
+        path.resolve('src/main/electron/core-process-entry.ts'),
+      ]);
+      expect(fake.utilityProcesses).toHaveLength(1);
+      expect(fake.utilityProcesses[0]!.pid).not.toBe(process.pid);
+
+      const win = fake.windows[0]!;
+      const ours = { sender: win.webContents, senderFrame: { url: APP_URL, parent: null } };
+      expect(await call(fake, 'paddock:drop-folder', ours, { path: folder })).toMatchObject({
+        ok: true,
+        value: { hostPath: fs.realpathSync(folder), readOnly: false },
+      });
+      // A core that runs is not restarted by the window's button.
+      expect(await call(fake, 'core:restart', ours, {})).toEqual({
+        ok: true,
+        value: { restarted: false },
+      });
+
+      // The menu's Open Folder…: the OS picker, a grant in the core, then the page is told.
+      const menu = fake.calls.find((c) => c[0] === 'Menu.setApplicationMenu')![1] as {
+        template: { label?: string; submenu?: { label?: string; click?: () => void }[] }[];
+      };
+      const file = menu.template.find((m) => m.label === 'File')!;
+      file.submenu!.find((i) => i.label === 'Open Folder…')!.click!();
+      await vi.waitFor(() =>
+        expect(fake.calls).toContainEqual([
+          'webContents.send',
+          'ui:command',
+          {
+            command: 'new-task',
+            grant: expect.objectContaining({ hostPath: fs.realpathSync(folder) }),
+          },
+        ]),
+      );
+    } finally {
+      await quit(fake);
+    }
+    // Quitting closed the core process cleanly: not a crash.
+    expect(fake.calls.filter((c) => c[1] === 'core:status')).toEqual([]);
   });
 
   it('keeps the data folder under Electron’s userData unless PADDOCK_HOME says otherwise', async () => {

@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { channels, eventNames } from '../../src/shared/api.js';
+import { channels, eventNames, hostChannels } from '../../src/shared/api.js';
 import * as fake from '../helpers/fake-electron.js';
 
 vi.mock('electron', () => import('../helpers/fake-electron.js'));
@@ -24,8 +24,10 @@ describe('the preload', () => {
     expect([...fake.contextBridge.exposed.keys()]).toEqual(['paddock']);
   });
 
-  it('gives one function per contract channel, plus on and dropFolder, and nothing generic', () => {
-    expect(Object.keys(api).sort()).toEqual([...channels, 'dropFolder', 'on'].sort());
+  it('gives one function per contract and host channel, plus on and dropFolder, and nothing generic', () => {
+    expect(Object.keys(api).sort()).toEqual(
+      [...channels, ...hostChannels, 'dropFolder', 'on'].sort(),
+    );
     for (const key of Object.keys(api)) expect(typeof api[key], key).toBe('function');
     for (const generic of ['send', 'invoke', 'sendSync', 'ipcRenderer', 'readFile', 'require'])
       expect(api).not.toHaveProperty(generic);

@@ -63,7 +63,8 @@ function boot() {
       })
       .listen(config.agentSocket, () => {
         process.stdout.write('objc[1]: some runtime noise\n');
-        out({ event: 'started' });
+        if (mode === 'slow') setTimeout(() => out({ event: 'started' }), 1000);
+        else out({ event: 'started' });
         if (mode === 'crash') setTimeout(() => process.exit(3), 300);
       });
   });
@@ -73,7 +74,7 @@ function boot() {
 }
 `;
 
-function backend(mode: string, configOut: string): AppleBackend {
+function backend(mode: string, configOut: string, logs: string[] = []): AppleBackend {
   process.env.AGENT_BIN = agentBin;
   process.env.FAKE_MODE = mode;
   process.env.FAKE_CONFIG_OUT = configOut;
@@ -82,10 +83,11 @@ function backend(mode: string, configOut: string): AppleBackend {
     helperArgs: [fakeHelper],
     bootTimeoutMs: 10_000,
     stopGraceMs: 1000,
+    log: (l) => logs.push(l),
   });
 }
 
-function specIn(dir: string): VmSpec {
+function specIn(dir: string, runDir = path.join(dir, 'run')): VmSpec {
   const imageDir = path.join(dir, 'image');
   fs.mkdirSync(imageDir, { recursive: true });
   fs.writeFileSync(path.join(imageDir, 'rootfs.img'), 'base-disk');
@@ -94,7 +96,7 @@ function specIn(dir: string): VmSpec {
   return {
     imageDir,
     overlayPath: path.join(dir, 'session', 'disk.img'),
-    runDir: path.join(dir, 'run'),
+    runDir,
     shares: [{ name: 'work', hostPath: share, readOnly: true }],
     cpus: 1,
     memoryMb: 512,
@@ -178,5 +180,71 @@ describe('AppleBackend with a stand-in helper', () => {
     await expect(backend('refuse', path.join(tmp, 'c-config.json')).start(spec)).rejects.toThrow(
       /did not start: VZErrorDomain Code=2: the kernel is not valid/,
     );
+  });
+});
+
+/** The lifecycle the three backends share (vm-lifecycle.ts), run through the Apple backend. */
+describe('VM lifecycle with a stand-in helper', () => {
+  it('stop() twice is one shutdown: one exited, no "exited unexpectedly"', async () => {
+    const spec = specIn(path.join(tmp, 'd'));
+    const logs: string[] = [];
+    const vm = await backend('ok', path.join(tmp, 'd-config.json'), logs).start(spec);
+    const first = vm.stop();
+    expect(vm.stop()).toBe(first);
+    expect(vm.alive).toBe(false);
+    await expect(vm.ping()).rejects.toBeInstanceOf(VmGoneError);
+    await first;
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    await vm.stop();
+    expect(fs.existsSync(spec.runDir)).toBe(false);
+    expect(logs.filter((l) => l.includes('unexpectedly'))).toEqual([]);
+    await expect(vm.restore('c1')).rejects.toThrow(/No checkpoint named "c1"/);
+    await expect(vm.checkpoint('c1')).rejects.toBeInstanceOf(VmGoneError);
+  });
+
+  it('stop() while restore boots: restore fails with VmGoneError and the new helper ends', async () => {
+    const dir = path.join(tmp, 'e');
+    // A runDir too long for a socket path: the sockets go to a private temporary folder.
+    const spec = specIn(dir, path.join(dir, 'r'.repeat(100)));
+    const cfgOut = path.join(tmp, 'e-config.json');
+    const vm = await backend('ok', cfgOut).start(spec);
+    const sockDir = path.dirname(
+      (JSON.parse(fs.readFileSync(cfgOut, 'utf8')) as VzConfig).agentSocket,
+    );
+    expect(sockDir.startsWith(spec.runDir)).toBe(false);
+    await vm.checkpoint('c1');
+
+    fs.rmSync(cfgOut);
+    process.env.FAKE_MODE = 'slow';
+    const restoring = vm.restore('c1');
+    while (!fs.existsSync(cfgOut)) await new Promise((r) => setTimeout(r, 10));
+    // The old helper is gone and the new one is booting (it holds `started` back for 1 s).
+    expect(vm.alive).toBe(false);
+    await vm.stop();
+    await expect(restoring).rejects.toBeInstanceOf(VmGoneError);
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    const newSockDir = path.dirname(
+      (JSON.parse(fs.readFileSync(cfgOut, 'utf8')) as VzConfig).agentSocket,
+    );
+    expect(fs.existsSync(sockDir)).toBe(false);
+    expect(fs.existsSync(newSockDir)).toBe(false);
+    await expect(vm.exec({ argv: ['true'] }).result).rejects.toBeInstanceOf(VmGoneError);
+  });
+
+  it('a restore whose helper does not start ends the VM', async () => {
+    const spec = specIn(path.join(tmp, 'f'));
+    const logs: string[] = [];
+    const vm = await backend('ok', path.join(tmp, 'f-config.json'), logs).start(spec);
+    await vm.checkpoint('c1');
+    process.env.FAKE_MODE = 'refuse';
+    await expect(vm.restore('c1')).rejects.toThrow(/did not start: VZErrorDomain/);
+    expect(await vm.exited).toEqual({ code: null, signal: null });
+    expect(vm.alive).toBe(false);
+    expect(fs.existsSync(spec.runDir)).toBe(false);
+    await expect(vm.ping()).rejects.toBeInstanceOf(VmGoneError);
+    await expect(vm.restore('c1')).rejects.toBeInstanceOf(VmGoneError);
+    await vm.stop();
+    // The helper replaced by the restore exited on request: not reported as unexpected.
+    expect(logs.filter((l) => l.includes('unexpectedly'))).toEqual([]);
   });
 });

@@ -30,7 +30,7 @@ describe('two paddock daemons on one database', () => {
         });
       const d1 = await startDaemon(home, api);
       const d2 = await startDaemon(home, api);
-      const svc = new AutomationService(store.automations, { dataDir: home });
+      const svc = new AutomationService(store, { dataDir: home });
       const start = Date.now();
       const a = svc.create({
         name: 'Minutely',
@@ -45,7 +45,7 @@ describe('two paddock daemons on one database', () => {
       expect(await d1.exited).toBe(0);
       expect(await d2.exited).toBe(0);
 
-      const runs = store.automations.runs(a.id).reverse();
+      const runs = store.runs.list(a.id).reverse();
       const slots = runs.map((r) => r.slotAt);
       // Every whole minute in the window is a slot, each run once, on time, by either daemon. A
       // slot in the last two seconds before the daemons were stopped may or may not have started.

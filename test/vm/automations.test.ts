@@ -79,21 +79,21 @@ describe('automations end to end: paddock daemon, a real VM, the local Messages 
         },
       },
     );
-    const svc = new AutomationService(store.automations, { dataDir: home });
+    const svc = new AutomationService(store, { dataDir: home });
     const a = svc.create({
       name: 'Count files',
       prompt: 'Count the files in this folder.',
       schedule: onceIn(4000),
-      folders: [work],
+      folders: [{ hostPath: work, readOnly: false }],
     });
     const d = await startDaemon(home, api);
     daemons.push(d);
     const finished = await d.waitFor((l) => l.event === 'run-finished', 150_000);
     expect(finished.status).toBe('succeeded');
-    const [run] = store.automations.runs(a.id);
+    const [run] = store.runs.list(a.id);
     expect(run).toMatchObject({ status: 'succeeded', attempt: 1, trigger: 'schedule' });
     expect(run!.startedAt! - run!.slotAt).toBeLessThan(1000);
-    const [item] = store.automations.inbox();
+    const [item] = store.inbox.list();
     expect(item).toMatchObject({
       runId: run!.id,
       kind: 'succeeded',
@@ -122,7 +122,7 @@ describe('automations end to end: paddock daemon, a real VM, the local Messages 
         },
       },
     );
-    const svc = new AutomationService(store.automations, { dataDir: home });
+    const svc = new AutomationService(store, { dataDir: home });
     const a = svc.create({ name: 'Fragile', prompt: 'Do it.', schedule: onceIn(3000) });
     const first = await startDaemon(home, api, ['--lease-ms', '3000']);
     daemons.push(first);
@@ -130,20 +130,20 @@ describe('automations end to end: paddock daemon, a real VM, the local Messages 
     await until(() => (api.requests.length > 0 ? true : undefined), 30_000, 'the model call');
     first.proc.kill('SIGKILL');
     await first.exited;
-    expect(store.automations.runs(a.id)[0]).toMatchObject({ status: 'running', attempt: 1 });
+    expect(store.runs.list(a.id)[0]).toMatchObject({ status: 'running', attempt: 1 });
 
     const second = await startDaemon(home, api, ['--lease-ms', '3000']);
     daemons.push(second);
     await second.waitFor((l) => l.event === 'interrupted', 30_000);
     await second.waitFor((l) => l.event === 'run-finished', 60_000);
-    const runs = store.automations.runs(a.id);
+    const runs = store.runs.list(a.id);
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({
       status: 'succeeded',
       attempt: 2,
       summary: 'Second attempt done.',
     });
-    const inbox = store.automations.inbox().map((i) => [i.kind, i.summary]);
+    const inbox = store.inbox.list().map((i) => [i.kind, i.summary]);
     expect(inbox).toEqual([
       ['succeeded', 'Second attempt done.'],
       [

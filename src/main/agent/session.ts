@@ -55,7 +55,8 @@ export interface Approver {
 
 const NO_ONE_TO_ASK =
   'Automations cannot be created from here: there is nobody to ask, and an automation is created only when the person agrees. Tell the person what you wanted to schedule.';
-const AUTOMATION_DECLINED =
+/** The sentence the model gets when the person says no to an automation it planned. */
+export const AUTOMATION_DECLINED =
   'The person declined to create this automation. Do not try again or another way; say what you wanted to schedule, and they can create it themselves in Automations.';
 
 /** The model settings one session runs with. */

@@ -1,5 +1,7 @@
 import { newId } from '../../shared/ids.js';
-import type { AutomationRow, AutomationsRepo, RunRow } from '../store/automations-repo.js';
+import type { AutomationRow } from '../store/automations-repo.js';
+import type { RunRow } from '../store/runs-repo.js';
+import type { AutomationTables } from '../store/store.js';
 import { systemClock, type Clock } from './clock.js';
 import {
   compileSchedule,
@@ -28,7 +30,7 @@ export interface RunResult {
   error?: string;
 }
 
-/** Does the work of one run (the real one starts an agent session; see agent-executor.ts). */
+/** Does the work of one run (the real one starts an agent session; see core/automation-runs.ts). */
 export interface RunExecutor {
   execute(job: RunJob): Promise<RunResult>;
 }
@@ -50,7 +52,8 @@ export type SchedulerEvent =
 
 /** Knobs of the scheduler; every one has a default fit for the app and the daemon. */
 export interface SchedulerOptions {
-  repo: AutomationsRepo;
+  /** The store's automations, runs and inbox (the Store itself). */
+  store: AutomationTables;
   executor: RunExecutor;
   clock?: Clock;
   /** This process's name on leases (default: a fresh id). */
@@ -176,12 +179,12 @@ export class Scheduler {
   /** Expires dead leases and records every slot that has come due, in one write transaction. */
   private catchUp(now: number): void {
     const events: SchedulerEvent[] = [];
-    const repo = this.o.repo;
-    repo.immediate(() => {
-      for (const run of repo.expireLeases(now)) {
-        const a = repo.get(run.automationId);
+    const store = this.o.store;
+    store.immediate(() => {
+      for (const run of store.runs.expireLeases(now)) {
+        const a = store.automations.get(run.automationId);
         const willRetry = a !== undefined && run.attempt < a.maxAttempts && !a.removedAt;
-        const inboxId = repo.addInboxItem(
+        const inboxId = store.inbox.add(
           {
             runId: run.id,
             automationId: run.automationId,
@@ -197,19 +200,19 @@ export class Scheduler {
         );
         events.push({ type: 'interrupted', run, inboxId, willRetry });
       }
-      for (const a of repo.dueAutomations(now)) this.recordSlots(a, now, events);
+      for (const a of store.automations.due(now)) this.recordSlots(a, now, events);
     });
     for (const e of events) this.emit(e);
   }
 
   private recordSlots(a: AutomationRow, now: number, events: SchedulerEvent[]): void {
-    const repo = this.o.repo;
+    const store = this.o.store;
     let c: CompiledSchedule;
     try {
       c = this.schedule(a);
     } catch (e) {
       // A rule that no longer compiles (a zone removed from the system): stop, and say so.
-      repo.setNextSlot(a.id, null);
+      store.automations.setNextSlot(a.id, null);
       this.emit({
         type: 'error',
         message: `Automation ${a.name} (${a.id}) has a schedule that cannot be read: ${(e as Error).message}`,
@@ -228,7 +231,7 @@ export class Scheduler {
     );
     for (const s of late) {
       if (runLate.has(s)) {
-        repo.insertRun({ automationId: a.id, slotAt: s, status: 'scheduled', late: true }, now);
+        store.runs.insert({ automationId: a.id, slotAt: s, status: 'scheduled', late: true }, now);
         continue;
       }
       const why =
@@ -238,31 +241,31 @@ export class Scheduler {
             : 'a later missed slot runs instead'
           : MISSED_WHY[a.missedPolicy];
       const error = `Missed: Paddock was not running at ${formatSlot(s, a.tzid)} (asleep, off, or the clock jumped), and ${why}.`;
-      const run = repo.insertRun(
+      const run = store.runs.insert(
         { automationId: a.id, slotAt: s, status: 'missed', late: true, error },
         now,
       );
       if (!run) continue;
-      const inboxId = repo.addInboxItem(
+      const inboxId = store.inbox.add(
         { runId: run.id, automationId: a.id, kind: 'missed', title: a.name, summary: error },
         now,
       );
       events.push({ type: 'missed', automation: a, run, inboxId });
     }
     for (const s of onTime)
-      repo.insertRun({ automationId: a.id, slotAt: s, status: 'scheduled' }, now);
+      store.runs.insert({ automationId: a.id, slotAt: s, status: 'scheduled' }, now);
     const next =
       slots.length >= MAX_SLOTS_PER_EXPANSION ? c.next(slots.at(-1)!) : c.next(now, false);
-    repo.setNextSlot(a.id, next);
+    store.automations.setNextSlot(a.id, next);
   }
 
   /** Claims runs while this process and the database-wide limit allow. */
   private fill(): void {
     while (!this.stopped && this.active.size < this.concurrency) {
       const now = this.clock.now();
-      const run = this.o.repo.immediate(() =>
-        this.o.repo.runningCount() < this.concurrency
-          ? this.o.repo.claim(this.owner, now, this.leaseMs)
+      const run = this.o.store.immediate(() =>
+        this.o.store.runs.runningCount() < this.concurrency
+          ? this.o.store.runs.claim(this.owner, now, this.leaseMs)
           : undefined,
       );
       if (!run) return;
@@ -273,8 +276,8 @@ export class Scheduler {
   private plan(): void {
     if (this.stopped) return;
     const now = this.clock.now();
-    const repo = this.o.repo;
-    const wakeAts = [repo.earliestNextSlot(), repo.earliestLeaseEnd()]
+    const store = this.o.store;
+    const wakeAts = [store.automations.earliestNextSlot(), store.runs.earliestLeaseEnd()]
       .filter((x): x is number => x !== null)
       .map((x) => x + 1);
     const wakeAt = wakeAts.length ? Math.min(...wakeAts) : Infinity;
@@ -286,8 +289,8 @@ export class Scheduler {
   }
 
   private startRun(run: RunRow): ActiveRun {
-    const repo = this.o.repo;
-    const automation = repo.get(run.automationId)!;
+    const store = this.o.store;
+    const automation = store.automations.get(run.automationId)!;
     const controller = new AbortController();
     const renewEvery = Math.max(10, Math.floor(this.leaseMs / 4));
     let renewTimer: unknown = null;
@@ -295,7 +298,7 @@ export class Scheduler {
       renewTimer = this.clock.setTimer(() => {
         let held = false;
         try {
-          held = repo.renewLease(run.id, this.owner, this.clock.now() + this.leaseMs);
+          held = store.runs.renewLease(run.id, this.owner, this.clock.now() + this.leaseMs);
         } catch (e) {
           // SQLITE_BUSY for longer than busy_timeout: keep the run, try again next time.
           this.emit({ type: 'error', message: `Lease renewal failed: ${(e as Error).message}` });
@@ -319,7 +322,7 @@ export class Scheduler {
           automation,
           run,
           signal: controller.signal,
-          setSession: (id) => repo.setRunSession(run.id, id),
+          setSession: (id) => store.runs.setSession(run.id, id),
         });
       } catch (e) {
         result = { status: 'failed', finalText: '', error: (e as Error).message };
@@ -343,7 +346,7 @@ export class Scheduler {
     signal: AbortSignal,
     result: RunResult,
   ): RunRow {
-    const repo = this.o.repo;
+    const store = this.o.store;
     const reason = signal.aborted ? String(signal.reason) : null;
     const now = this.clock.now();
     const minutes = Math.round(automation.timeoutMs / 60_000);
@@ -363,9 +366,9 @@ export class Scheduler {
         : `${status === 'interrupted' ? 'Interrupted' : 'Failed'}: ${error ?? 'unknown error'}${answer ? ` — ${answer}` : ''}`;
     let inboxId: string | null = null;
     if (reason !== 'lease-lost') {
-      repo.immediate(() => {
-        if (repo.finishRun(run.id, this.owner, { status, error, summary: answer || null }, now))
-          inboxId = repo.addInboxItem(
+      store.immediate(() => {
+        if (store.runs.finish(run.id, this.owner, { status, error, summary: answer || null }, now))
+          inboxId = store.inbox.add(
             {
               runId: run.id,
               automationId: automation.id,
@@ -377,7 +380,7 @@ export class Scheduler {
           );
       });
     }
-    const final = repo.getRun(run.id) ?? run;
+    const final = store.runs.get(run.id) ?? run;
     this.emit({ type: 'run-finished', automation, run: final, inboxId, summary });
     return final;
   }
@@ -387,18 +390,18 @@ export class Scheduler {
    * (the person asked for it); resolves with the finished run.
    */
   async runNow(automationId: string): Promise<RunRow> {
-    const repo = this.o.repo;
+    const store = this.o.store;
     let now = this.clock.now();
-    const run = repo.immediate(() => {
+    const run = store.immediate(() => {
       let r: RunRow | undefined;
       while (
-        !(r = repo.insertRun(
+        !(r = store.runs.insert(
           { automationId, slotAt: now, status: 'scheduled', trigger: 'manual' },
           now,
         ))
       )
         now++;
-      return repo.claim(this.owner, this.clock.now(), this.leaseMs, r.id);
+      return store.runs.claim(this.owner, this.clock.now(), this.leaseMs, r.id);
     });
     if (!run) throw new Error(`Could not claim the run for ${automationId}.`);
     return this.startRun(run).done;

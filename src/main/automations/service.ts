@@ -1,18 +1,20 @@
 import type { AutomationPlan } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type {
+  AutomationPatch,
   AutomationRow,
-  AutomationsRepo,
+  FolderShare,
   MissedPolicy,
   NewAutomation,
-  RunRow,
 } from '../store/automations-repo.js';
+import type { RunRow } from '../store/runs-repo.js';
+import type { AutomationTables } from '../store/store.js';
 import {
   InvalidAllowlistEntryError,
   parseAllowlistEntry,
   type AllowlistSource,
 } from '../vm/egress/allowlist.js';
-import { parseFolderArg, resolveGrants } from '../vm/grants.js';
+import { resolveGrants } from '../vm/grants.js';
 import { parseSchedulePhrase } from './phrase.js';
 import { compileSchedule, formatSchedule, formatSlot, parseScheduleText } from './schedule.js';
 
@@ -22,8 +24,11 @@ export interface AutomationInput {
   prompt: string;
   /** A phrase ("every weekday at 9:00") or iCalendar text (DTSTART;TZID=… RRULE:…). */
   schedule: string;
-  /** Folders as `PATH` or `PATH:ro`; resolved and checked now, and again at each run. */
-  folders?: string[];
+  /**
+   * Folders as the person chose them (a path may still start with `~/`); resolved and checked
+   * now, stored resolved, and judged again at each run.
+   */
+  folders?: { hostPath: string; readOnly: boolean }[];
   /** Hosts a person configured for it. */
   allowHosts?: string[];
   /** Hosts from answers to a prompt (never open internal addresses). */
@@ -49,6 +54,25 @@ function checkHost(entry: string, source: AllowlistSource): void {
   }
 }
 
+/** Folders as path and mode only, as people and the page see them (a share's name is the VM's). */
+export function plainFolders(
+  folders: readonly { hostPath: string; readOnly: boolean }[],
+): { hostPath: string; readOnly: boolean }[] {
+  return folders.map(({ hostPath, readOnly }) => ({ hostPath, readOnly }));
+}
+
+/** The folders to keep: resolved and judged by resolveGrants, stored as the shares it makes. */
+function grantFolders(
+  folders: { hostPath: string; readOnly: boolean }[],
+  dataDir: string,
+): FolderShare[] {
+  // SECURITY: only the resolved path, name and mode are kept; the run judges them again.
+  return resolveGrants(
+    folders.map((f) => ({ path: f.hostPath, readOnly: f.readOnly })),
+    { dataDir },
+  ).map(({ hostPath, name, readOnly }) => ({ hostPath, name, readOnly }));
+}
+
 /**
  * Creating, pausing, resuming and removing automations with their rules checked in one place, so
  * the CLI, the app and the agent's tool agree. Each change moves the automation's cursor so that
@@ -56,7 +80,7 @@ function checkHost(entry: string, source: AllowlistSource): void {
  */
 export class AutomationService {
   constructor(
-    private readonly repo: AutomationsRepo,
+    private readonly store: AutomationTables,
     private readonly opts: { dataDir: string; now?: () => number; onChange?: () => void },
   ) {}
 
@@ -67,7 +91,7 @@ export class AutomationService {
   /** Checks and creates an automation; its first slot is the schedule's first time from now. */
   create(input: AutomationInput): AutomationRow {
     const now = this.now();
-    const row = this.repo.create(this.check(input, now), now);
+    const row = this.store.automations.create(this.check(input, now), now);
     this.opts.onChange?.();
     return row;
   }
@@ -91,11 +115,7 @@ export class AutomationService {
               dateStyle: 'medium',
               timeStyle: 'short',
             }),
-      folders: row.folders.map((f) =>
-        f.endsWith(':ro')
-          ? { hostPath: f.slice(0, -3), readOnly: true }
-          : { hostPath: f, readOnly: false },
-      ),
+      folders: plainFolders(row.folders),
       hosts: [...new Set([...row.allowlist, ...(row.promptAllowlist ?? [])])],
     };
   }
@@ -112,9 +132,7 @@ export class AutomationService {
       now,
       ...(input.tz ? { tz: input.tz } : {}),
     });
-    const shares = resolveGrants((input.folders ?? []).map(parseFolderArg), {
-      dataDir: this.opts.dataDir,
-    });
+    const folders = grantFolders(input.folders ?? [], this.opts.dataDir);
     const allowlist = input.allowHosts ?? [];
     const promptAllowlist = (input.promptAllowHosts ?? []).filter((h) => !allowlist.includes(h));
     for (const h of allowlist) checkHost(h, 'configured');
@@ -131,7 +149,7 @@ export class AutomationService {
     return {
       name,
       prompt: input.prompt,
-      folders: shares.map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`),
+      folders,
       rrule: formatSchedule(schedule),
       tzid: schedule.tzid,
       scheduleText: input.schedule.trim(),
@@ -152,7 +170,7 @@ export class AutomationService {
   update(id: string, patch: Partial<Omit<AutomationInput, 'createdBySession'>>): AutomationRow {
     const cur = this.require(id);
     const now = this.now();
-    const change: Parameters<AutomationsRepo['update']>[1] = {};
+    const change: AutomationPatch = {};
     if (patch.name !== undefined) {
       if (!patch.name.trim())
         throw new PaddockError('BAD_AUTOMATION', 'Give the automation a name.');
@@ -172,9 +190,7 @@ export class AutomationService {
       change.missedPolicy = patch.missed;
     }
     if (patch.folders !== undefined)
-      change.folders = resolveGrants(patch.folders.map(parseFolderArg), {
-        dataDir: this.opts.dataDir,
-      }).map((s) => `${s.hostPath}${s.readOnly ? ':ro' : ''}`);
+      change.folders = grantFolders(patch.folders, this.opts.dataDir);
     if (patch.allowHosts !== undefined) {
       for (const h of patch.allowHosts) checkHost(h, 'configured');
       change.allowlist = patch.allowHosts;
@@ -197,14 +213,14 @@ export class AutomationService {
       change.scheduleText = text.trim();
       change.nextSlotAt = cur.enabled ? first : cur.nextSlotAt;
     }
-    this.repo.immediate(() => this.repo.update(id, change, now));
+    this.store.immediate(() => this.store.automations.update(id, change, now));
     this.opts.onChange?.();
-    return this.repo.get(id)!;
+    return this.store.automations.get(id)!;
   }
 
   /** The automation, or a NOT_FOUND error that says how to find ids. */
   require(id: string): AutomationRow {
-    const a = this.repo.get(id);
+    const a = this.store.automations.get(id);
     if (!a || a.removedAt)
       throw new PaddockError(
         'NOT_FOUND',
@@ -217,12 +233,12 @@ export class AutomationService {
   pause(id: string): AutomationRow {
     this.require(id);
     const now = this.now();
-    this.repo.immediate(() => {
-      this.repo.setEnabled(id, false, null, now);
+    this.store.immediate(() => {
+      this.store.automations.setEnabled(id, false, null, now);
       this.skipQueued(id, 'Skipped: the automation was paused before this run started.', now);
     });
     this.opts.onChange?.();
-    return this.repo.get(id)!;
+    return this.store.automations.get(id)!;
   }
 
   /** Schedules again from now on; slots while paused were the person's choice, not "missed". */
@@ -230,30 +246,30 @@ export class AutomationService {
     const a = this.require(id);
     const now = this.now();
     const next = compileSchedule(parseScheduleText(a.rrule, { validate: false })).next(now, true);
-    this.repo.immediate(() => {
-      this.repo.setEnabled(id, true, null, now);
-      this.repo.setNextSlot(id, next);
+    this.store.immediate(() => {
+      this.store.automations.setEnabled(id, true, null, now);
+      this.store.automations.setNextSlot(id, next);
     });
     this.opts.onChange?.();
-    return this.repo.get(id)!;
+    return this.store.automations.get(id)!;
   }
 
   /** Removes from the schedule; its runs and inbox items stay. */
   remove(id: string): void {
     this.require(id);
     const now = this.now();
-    this.repo.immediate(() => {
+    this.store.immediate(() => {
       this.skipQueued(id, 'Skipped: the automation was removed before this run started.', now);
-      this.repo.remove(id, now);
+      this.store.automations.remove(id, now);
     });
     this.opts.onChange?.();
   }
 
   private skipQueued(id: string, reason: string, now: number): RunRow[] {
-    const a = this.repo.get(id)!;
-    const skipped = this.repo.skipQueued(id, reason, now);
+    const a = this.store.automations.get(id)!;
+    const skipped = this.store.runs.skipQueued(id, reason, now);
     for (const r of skipped)
-      this.repo.addInboxItem(
+      this.store.inbox.add(
         { runId: r.id, automationId: id, kind: 'skipped', title: a.name, summary: reason },
         now,
       );
@@ -276,4 +292,19 @@ export class AutomationService {
     }
     return out;
   }
+}
+
+/** The sentence the agent gets back after scheduling: what, when next, and how to undo. */
+export function describeCreated(a: {
+  id: string;
+  name: string;
+  scheduleText: string;
+  nextSlotAt: number | null;
+  tzid: string;
+}): string {
+  const next =
+    a.nextSlotAt === null
+      ? 'it has no run left'
+      : `its first run is at ${new Date(a.nextSlotAt).toLocaleString('en-GB', { timeZone: a.tzid, dateStyle: 'medium', timeStyle: 'short' })} (${a.tzid})`;
+  return `Scheduled “${a.name}” (${a.id}) ${a.scheduleText}; ${next}. The person can pause or remove it in Automations (paddock automations pause|remove ${a.id}).`;
 }

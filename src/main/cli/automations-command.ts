@@ -1,20 +1,16 @@
 import { Option, type Command } from 'commander';
 import { PaddockError } from '../../shared/result.js';
-import { createAnthropic } from '../agent/model.js';
-import { AgentRunExecutor } from '../automations/agent-executor.js';
 import { formatSlot } from '../automations/schedule.js';
-import { Scheduler } from '../automations/scheduler.js';
-import { AutomationService } from '../automations/service.js';
+import type { AutomationService } from '../automations/service.js';
+import { createCore, type Core } from '../core/core.js';
 import { dataDir } from '../platform/app-paths.js';
-import type {
-  AutomationRow,
-  InboxItemRow,
-  MissedPolicy,
-  RunRow,
-} from '../store/automations-repo.js';
-import { Store } from '../store/store.js';
+import type { AutomationRow, FolderShare, MissedPolicy } from '../store/automations-repo.js';
+import type { InboxItemRow } from '../store/inbox-repo.js';
+import type { RunRow } from '../store/runs-repo.js';
+import type { Store } from '../store/store.js';
 import { collect } from './pending-commands.js';
-import { chooseBackend } from '../vm/choose-backend.js';
+import { requireApiKeyEnv } from './terminal.js';
+import { parseFolderArg } from '../vm/grants.js';
 
 interface JsonOpt {
   json?: boolean;
@@ -24,16 +20,19 @@ function out(json: boolean | undefined, value: unknown, human: () => string): vo
   process.stdout.write(json ? JSON.stringify(value) + '\n' : human());
 }
 
-/** Opens the store for one command and closes it whatever happens. */
+/**
+ * Builds the core for one command (the same one the app and `paddock serve` build, without a
+ * scheduler of its own: the running ones notice this command's writes) and closes it whatever
+ * happens.
+ */
 async function withStore<T>(
-  fn: (store: Store, svc: AutomationService, home: string) => T | Promise<T>,
+  fn: (store: Store, svc: AutomationService, core: Core) => T | Promise<T>,
 ): Promise<T> {
-  const home = dataDir();
-  const store = Store.open(home);
+  const core = createCore({ dataDir: dataDir(), host: 'cli', runScheduler: false });
   try {
-    return await fn(store, new AutomationService(store.automations, { dataDir: home }), home);
+    return await fn(core.store, core.automations.service, core);
   } finally {
-    store.dispose();
+    await core.close();
   }
 }
 
@@ -41,8 +40,17 @@ function when(at: number | null, tz: string): string {
   return at === null ? '—' : formatSlot(at, tz);
 }
 
+/** A folder as `--folder` takes it: `PATH`, or `PATH:ro` when read-only. */
+function folderArg(f: FolderShare): string {
+  return `${f.hostPath}${f.readOnly ? ':ro' : ''}`;
+}
+
 function automationJson(a: AutomationRow) {
-  return { ...a, nextSlot: a.nextSlotAt === null ? null : formatSlot(a.nextSlotAt, a.tzid) };
+  return {
+    ...a,
+    folders: a.folders.map(folderArg),
+    nextSlot: a.nextSlotAt === null ? null : formatSlot(a.nextSlotAt, a.tzid),
+  };
 }
 
 function pad(s: string, n: number): string {
@@ -122,7 +130,10 @@ export function registerAutomations(program: Command): void {
             name: o.name,
             prompt: o.prompt,
             schedule: o.schedule,
-            folders: o.folder,
+            folders: o.folder.map(parseFolderArg).map((f) => ({
+              hostPath: f.path,
+              readOnly: f.readOnly,
+            })),
             allowHosts: o.allowHost,
             missed: o.missed,
             ...(o.tz ? { tz: o.tz } : {}),
@@ -171,7 +182,7 @@ export function registerAutomations(program: Command): void {
     .action(async (id: string, o: JsonOpt) => {
       await withStore((store, svc) => {
         const a = svc.require(id);
-        const runs = store.automations.runs(id, 10);
+        const runs = store.runs.list(id, 10);
         out(o.json, { ...automationJson(a), runs }, () =>
           [
             `${a.name} (${a.id}) — ${a.enabled ? 'active' : 'paused'}`,
@@ -179,7 +190,7 @@ export function registerAutomations(program: Command): void {
             ...a.rrule.split('\n').map((l) => `            ${l}`),
             `  next:     ${when(a.nextSlotAt, a.tzid)}`,
             `  missed:   ${a.missedPolicy}`,
-            `  folders:  ${a.folders.join(', ') || 'none'}`,
+            `  folders:  ${a.folders.map(folderArg).join(', ') || 'none'}`,
             `  network:  ${a.allowlist.join(', ') || 'none beyond settings'}`,
             `  timeout:  ${Math.round(a.timeoutMs / 60_000)} min; attempts ${a.maxAttempts}`,
             `  prompt:   ${a.prompt}`,
@@ -252,29 +263,17 @@ export function registerAutomations(program: Command): void {
     .argument('<id>')
     .option('--json', 'JSON output')
     .action(async (id: string, o: JsonOpt) => {
-      const apiKey = process.env.ANTHROPIC_API_KEY;
-      if (!apiKey)
-        throw new PaddockError(
-          'AUTH',
-          'ANTHROPIC_API_KEY is not set: export your Anthropic API key (and ANTHROPIC_BASE_URL if you use a gateway) and run again.',
-        );
-      await withStore(async (store, svc, home) => {
+      requireApiKeyEnv();
+      await withStore(async (store, svc, core) => {
         const a = svc.require(id);
-        const scheduler = new Scheduler({
-          repo: store.automations,
-          executor: new AgentRunExecutor({
-            store,
-            dataDir: home,
-            client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
-            backend: () => chooseBackend({ dataDir: home }).backend,
-          }),
-        });
+        // The core's own scheduler, not started: it runs this one automation, under a lease.
+        const scheduler = core.automations.scheduler;
         const stop = () => void scheduler.stop();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         try {
           const run = await scheduler.runNow(a.id);
-          const item = store.automations.inbox({ limit: 50 }).find((i) => i.runId === run.id);
+          const item = store.inbox.list({ limit: 50 }).find((i) => i.runId === run.id);
           out(
             o.json,
             { run, inbox: item ?? null },
@@ -297,7 +296,7 @@ export function registerAutomations(program: Command): void {
     .action(async (id: string | undefined, o: JsonOpt & { limit: string }) => {
       await withStore((store, svc) => {
         if (id) svc.require(id);
-        const runs = store.automations.runs(id, positive(o.limit, '--limit'));
+        const runs = store.runs.list(id, positive(o.limit, '--limit'));
         const names = new Map(
           store.automations.list({ includeRemoved: true }).map((a) => [a.id, a]),
         );
@@ -320,14 +319,13 @@ export function registerAutomations(program: Command): void {
         o: JsonOpt & { unread?: boolean; all?: boolean; markRead?: boolean; limit: string },
       ) => {
         await withStore((store) => {
-          const items = store.automations.inbox({
+          const items = store.inbox.list({
             ...(o.unread ? { state: 'unread' as const } : {}),
             includeArchived: Boolean(o.all),
             limit: positive(o.limit, '--limit'),
           });
           if (o.markRead)
-            for (const i of items)
-              if (i.state === 'unread') store.automations.setInboxState(i.id, 'read');
+            for (const i of items) if (i.state === 'unread') store.inbox.setState(i.id, 'read');
           out(o.json, items, () =>
             items.length === 0 ? 'The inbox is empty.\n' : items.map(inboxLine).join(''),
           );

@@ -1,14 +1,10 @@
 import { Option, type Command } from 'commander';
-import fs from 'node:fs';
 import { PaddockError } from '../../shared/result.js';
-import { createAnthropic } from '../agent/model.js';
-import { AgentRunExecutor } from '../automations/agent-executor.js';
 import { formatSlot } from '../automations/schedule.js';
-import { Scheduler, type SchedulerEvent } from '../automations/scheduler.js';
+import type { SchedulerEvent } from '../automations/scheduler.js';
+import { createCore } from '../core/core.js';
 import { dataDir } from '../platform/app-paths.js';
-import { DB_FILE } from '../store/open.js';
-import { Store } from '../store/store.js';
-import { chooseBackend } from '../vm/choose-backend.js';
+import { requireApiKeyEnv } from './terminal.js';
 
 interface DaemonOptions {
   concurrency: string;
@@ -57,14 +53,8 @@ export function registerDaemon(program: Command): void {
     .addOption(new Option('--max-sleep-ms <ms>').hideHelp())
     .addOption(new Option('--grace-ms <ms>').hideHelp())
     .action(async (o: DaemonOptions) => {
-      const apiKey = process.env.ANTHROPIC_API_KEY;
-      if (!apiKey)
-        throw new PaddockError(
-          'AUTH',
-          'ANTHROPIC_API_KEY is not set: export your Anthropic API key (and ANTHROPIC_BASE_URL if you use a gateway) before starting the daemon.',
-        );
+      requireApiKeyEnv('before starting the daemon');
       const home = dataDir();
-      const store = Store.open(home);
       const log = (line: string, e?: SchedulerEvent) =>
         process.stdout.write(
           o.json
@@ -78,44 +68,26 @@ export function registerDaemon(program: Command): void {
       const leaseMs = int(o.leaseMs, '--lease-ms');
       const maxSleepMs = int(o.maxSleepMs, '--max-sleep-ms');
       const graceMs = int(o.graceMs, '--grace-ms');
-      const scheduler = new Scheduler({
-        repo: store.automations,
-        concurrency: int(o.concurrency, '--concurrency') ?? 1,
-        ...(leaseMs ? { leaseMs } : {}),
-        ...(maxSleepMs ? { maxSleepMs } : {}),
-        ...(graceMs ? { graceMs } : {}),
-        executor: new AgentRunExecutor({
-          store,
-          dataDir: home,
-          client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
-          backend: () => chooseBackend({ dataDir: home }).backend,
-        }),
-        onEvent: (e) => log(describe(e), e),
+      // The same core as the app and `paddock serve`, with its scheduler running; another
+      // process's writes wake it at once (the core watches the database).
+      const core = createCore({
+        dataDir: home,
+        host: 'cli',
+        scheduler: {
+          concurrency: int(o.concurrency, '--concurrency') ?? 1,
+          ...(leaseMs ? { leaseMs } : {}),
+          ...(maxSleepMs ? { maxSleepMs } : {}),
+          ...(graceMs ? { graceMs } : {}),
+          onEvent: (e) => log(describe(e), e),
+        },
       });
-      // Another process (the app, `paddock automations add`) writing the database wakes the
-      // scheduler at once; data_version tells those writes from this process's own.
-      let seen = store.automations.dataVersion();
-      let pending: ReturnType<typeof setTimeout> | null = null;
-      const watcher = fs.watch(home, (_ev, file) => {
-        if (!file || !String(file).startsWith(DB_FILE) || pending) return;
-        pending = setTimeout(() => {
-          pending = null;
-          const v = store.automations.dataVersion();
-          if (v !== seen) {
-            seen = v;
-            scheduler.wake();
-          }
-        }, 50);
-      });
-      scheduler.start();
-      log(`paddock daemon ready (pid ${process.pid}, ${scheduler.owner}, ${home})`);
+      log(
+        `paddock daemon ready (pid ${process.pid}, ${core.automations.scheduler.owner}, ${home})`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log(`${sig}: stopping`);
-          watcher.close();
-          if (pending) clearTimeout(pending);
-          void scheduler.stop().then(() => {
-            store.dispose();
+          void core.close().then(() => {
             log('stopped');
             resolve();
           });

@@ -5,11 +5,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PaddockError } from '../../shared/result.js';
 import { dataDir } from '../platform/app-paths.js';
-import { Store } from '../store/store.js';
+import { createCore, type Core } from '../core/core.js';
+import { checkAllowlists } from '../core/sessions.js';
 import { VmGoneError } from '../vm/backend.js';
-import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
-import { chooseBackend } from '../vm/choose-backend.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 import { WarmHandoff } from '../vm/qemu/warm-handoff.js';
 import { Sandbox } from '../vm/sandbox.js';
@@ -81,25 +80,28 @@ export function registerExec(program: Command): void {
 async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   const home = dataDir();
   const timeoutS = positiveInt(opts.timeout, '--timeout', 7 * 24 * 3600);
-  const store = Store.open(home);
-  const settings = store.settings.get();
-  const memoryMb = positiveInt(opts.memory, '--memory', 65536) ?? settings.vmMemoryMb;
-  const cpus = positiveInt(opts.cpus, '--cpus', 64) ?? settings.vmCpus;
-  const shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
-  const image = await imageOrBuild(home, Boolean(opts.yes));
-
+  const memoryArg = positiveInt(opts.memory, '--memory', 65536);
+  const cpusArg = positiveInt(opts.cpus, '--cpus', 64);
+  // The same core as every host; a command runs no scheduler and no agent.
+  const core: Core = createCore({ dataDir: home, host: 'cli', runScheduler: false });
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
-  const { backend } = chooseBackend({ dataDir: home });
-  // Keeping a VM warm across processes is QEMU's (a detached QEMU another process attaches to).
-  const handoff =
-    backend instanceof QemuBackend ? new WarmHandoff({ backend, dataDir: home }) : null;
-  const warmSpec: WarmSpec = { imageDir: image.dir, shares, cpus, memoryMb, accel: 'auto' };
   // In the data folder, not the temp folder: a warm VM's layer is renamed into it, which needs
   // the same filesystem.
   const sessionDir = path.join(home, 'sessions', `exec-${path.basename(runDir)}`);
-  let sandbox: Sandbox;
   try {
-    sandbox = new Sandbox({
+    const { store } = core;
+    const settings = store.settings.get();
+    const memoryMb = memoryArg ?? settings.vmMemoryMb;
+    const cpus = cpusArg ?? settings.vmCpus;
+    const shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
+    checkAllowlists(opts.allowHost);
+    const image = await imageOrBuild(home, Boolean(opts.yes));
+    const backend = core.backend.backend;
+    // Keeping a VM warm across processes is QEMU's (a detached QEMU another process attaches to).
+    const handoff =
+      backend instanceof QemuBackend ? new WarmHandoff({ backend, dataDir: home }) : null;
+    const warmSpec: WarmSpec = { imageDir: image.dir, shares, cpus, memoryMb, accel: 'auto' };
+    const sandbox: Sandbox = new Sandbox({
       backend,
       ...(handoff ? { pool: handoff } : {}),
       imageDir: image.dir,
@@ -109,25 +111,33 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
       allowHosts: opts.allowHost,
       memoryMb,
       cpus,
-      onEgress: (d) =>
-        store.egressLog.record({
-          at: d.at,
-          sessionId: sandbox.id,
-          method: d.method,
-          host: d.host,
-          port: d.port,
-          allowed: d.allowed,
-          reason: d.reason,
-        }),
+      onEgress: (d) => store.egressLog.record({ ...d, sessionId: sandbox.id }),
     });
-  } catch (e) {
+    return await execInSandbox(sandbox, cmd, shares, timeoutS, async () => {
+      // After the stop, so the next VM's boot does not compete with this one's shutdown.
+      if (opts.keepWarm && !handoff) {
+        process.stderr.write('paddock: --keep-warm works with the QEMU backend only.\n');
+      } else if (opts.keepWarm && handoff) {
+        await handoff.leave(warmSpec).catch((e: Error) => {
+          process.stderr.write(`paddock: could not keep a VM warm: ${e.message.split('\n')[0]}\n`);
+        });
+      }
+    });
+  } finally {
+    await core.close();
     fs.rmSync(runDir, { recursive: true, force: true });
-    store.dispose();
-    if (e instanceof InvalidAllowlistEntryError)
-      throw new PaddockError('BAD_ALLOW_HOST', e.message);
-    throw e;
+    fs.rmSync(sessionDir, { recursive: true, force: true });
   }
+}
 
+/** Runs the command with the terminal's streams, then stops the VM and calls `afterStop`. */
+async function execInSandbox(
+  sandbox: Sandbox,
+  cmd: string[],
+  shares: { name: string }[],
+  timeoutS: number | undefined,
+  afterStop: () => Promise<void>,
+): Promise<number> {
   const stop = () => void sandbox.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -160,16 +170,6 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
   } finally {
     process.stdin.destroy();
     await sandbox.stop();
-    // After the stop, so the next VM's boot does not compete with this one's shutdown.
-    if (opts.keepWarm && !handoff) {
-      process.stderr.write('paddock: --keep-warm works with the QEMU backend only.\n');
-    } else if (opts.keepWarm && handoff) {
-      await handoff.leave(warmSpec).catch((e: Error) => {
-        process.stderr.write(`paddock: could not keep a VM warm: ${e.message.split('\n')[0]}\n`);
-      });
-    }
-    store.dispose();
-    fs.rmSync(runDir, { recursive: true, force: true });
-    fs.rmSync(sessionDir, { recursive: true, force: true });
+    await afterStop();
   }
 }

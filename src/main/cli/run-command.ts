@@ -1,26 +1,18 @@
 import type { Command } from 'commander';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
-import { createAnthropic } from '../agent/model.js';
-import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
+import { rememberAlways, summariseToolInput } from '../agent/approvals.js';
+import type { Approver } from '../agent/session.js';
 import { describeAutomationPlan } from '../agent/tools/artifacts.js';
-import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
-import { describeCreated } from '../automations/agent-executor.js';
-import { AutomationService } from '../automations/service.js';
+import { createCore } from '../core/core.js';
+import type { LiveSession } from '../core/sessions.js';
 import { dataDir } from '../platform/app-paths.js';
-import { Store } from '../store/store.js';
-import type { ShareSpec } from '../vm/backend.js';
-import { InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import type { Store } from '../store/store.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
-import { Sandbox } from '../vm/sandbox.js';
 import { imageOrBuild } from './image-build-ui.js';
 import { collect } from './pending-commands.js';
-import { terminalIo, type CliIo } from './terminal.js';
-import { chooseBackend } from '../vm/choose-backend.js';
+import { requireApiKeyEnv, terminalIo, type CliIo } from './terminal.js';
 
 interface RunOptions {
   folder: string[];
@@ -65,13 +57,7 @@ export function registerRun(program: Command): void {
 }
 
 async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<number> {
-  const apiKey = process.env.ANTHROPIC_API_KEY;
-  if (!apiKey) {
-    throw new PaddockError(
-      'AUTH',
-      'ANTHROPIC_API_KEY is not set: export your Anthropic API key (and ANTHROPIC_BASE_URL if you use a gateway) and run again.',
-    );
-  }
+  requireApiKeyEnv();
   if (!prompt && !opts.resume)
     throw new PaddockError(
       'NO_PROMPT',
@@ -81,104 +67,45 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     throw new PaddockError('BAD_OPTION', `--approve must be auto or ask, not ${opts.approve}.`);
   }
   const home = dataDir();
-  const store = Store.open(home);
-  const settings = store.settings.get();
-
-  let shares: ShareSpec[];
-  let allowlist: string[];
-  let promptAllowlist: string[];
-  let sessionId: string;
-  if (opts.resume) {
-    const row = store.sessions.get(opts.resume);
-    if (!row) {
-      store.dispose();
-      throw new PaddockError(
-        'NOT_FOUND',
-        `There is no session ${opts.resume}; paddock run --json prints each session's id.`,
-      );
-    }
-    shares = row.folders as ShareSpec[];
-    allowlist = row.allowlist;
-    promptAllowlist = row.promptAllowlist;
-    sessionId = row.id;
-  } else {
-    shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
-    allowlist = [...settings.networkAllowlist, ...opts.allowHost];
-    // SECURITY: "always" answers to prompts stay prompt entries (never internal addresses).
-    promptAllowlist = settings.promptAllowlist.filter((h) => !allowlist.includes(h));
-    sessionId = store.sessions.create({
-      title: (prompt ?? '').slice(0, 80),
-      model: opts.model ?? settings.model,
-      approvalMode: opts.approve ?? settings.approvalMode,
-      folders: shares,
-      allowlist,
-      promptAllowlist,
-    }).id;
-  }
-  const model = opts.model ?? store.sessions.get(sessionId)!.model;
-  const approvalMode = (opts.approve ?? store.sessions.get(sessionId)!.approvalMode) as
-    'auto' | 'ask';
-
-  const out = (e: AgentEvent) =>
-    opts.json ? process.stdout.write(JSON.stringify(e) + '\n') : printHuman(e);
-  const approver = cliApprover(Boolean(opts.yes), store, (e) => out(e));
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
-  let sandbox: Sandbox | undefined;
-  let session: AgentSession | undefined;
-  const host = () => {
-    if (!sandbox) throw new PaddockError('INTERNAL', 'The sandbox was not prepared.');
-    return sandbox;
-  };
+  // The same core as the app and `paddock serve`; this one runs no scheduler of its own.
+  const core = createCore({ dataDir: home, host: 'cli', runScheduler: false });
+  let live: LiveSession | undefined;
   try {
-    const image = await imageOrBuild(home, Boolean(opts.yes));
-    try {
-      sandbox = new Sandbox({
-        backend: chooseBackend({ dataDir: home }).backend,
-        imageDir: image.dir,
-        sessionDir: path.join(home, 'sessions', sessionId),
-        runDir,
-        shares,
-        allowHosts: allowlist,
-        promptHosts: promptAllowlist,
-        memoryMb: settings.vmMemoryMb,
-        cpus: settings.vmCpus,
-        onEgress: (d) => store.egressLog.record({ ...d, sessionId }),
-        askPerson: (h, p) => session!.askNetwork(h, p),
-      });
-    } catch (e) {
-      if (e instanceof InvalidAllowlistEntryError)
-        throw new PaddockError('BAD_ALLOW_HOST', e.message);
-      throw e;
+    let sessionId: string;
+    if (opts.resume) {
+      if (!core.store.sessions.get(opts.resume))
+        throw new PaddockError(
+          'NOT_FOUND',
+          `There is no session ${opts.resume}; paddock run --json prints each session's id.`,
+        );
+      sessionId = opts.resume;
+    } else {
+      sessionId = core.sessions.create({
+        title: prompt ?? '',
+        model: opts.model,
+        approvalMode: opts.approve as 'auto' | 'ask' | undefined,
+        folders: resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home }),
+        allowHosts: opts.allowHost,
+      }).id;
     }
-    session = new AgentSession({
-      store,
-      client: createAnthropic({ apiKey, baseURL: process.env.ANTHROPIC_BASE_URL }),
-      sessionId,
-      host,
-      settings: {
-        model,
-        maxTokens: settings.maxTokens,
-        thinking: thinkingFromBudget(settings.thinkingBudget),
-        contextBudgetTokens: 400_000,
-      },
-      approvalMode,
-      approver,
-      prompt: {
-        shares,
-        allowlist: [...allowlist, ...promptAllowlist],
-        timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-      },
+    const out = (e: AgentEvent) =>
+      opts.json ? process.stdout.write(JSON.stringify(e) + '\n') : printHuman(e);
+    await imageOrBuild(home, Boolean(opts.yes));
+    live = core.sessions.open(sessionId, {
+      approver: cliApprover(Boolean(opts.yes), core.store, out),
       // The agent's schedule_automation tool: the new automation gets this session's grants, and
       // is made only when the person agrees (cliApprover; --yes agrees, no terminal refuses).
-      scheduleAutomation: scheduleFromRun(store, home, shares, allowlist, promptAllowlist),
+      canSchedule: true,
+      model: opts.model,
+      approvalMode: opts.approve as 'auto' | 'ask' | undefined,
+      onEvent: out,
     });
-    session.on('event', out);
-    const s = session;
+    const s = live.session;
     const onSignal = () => s.cancel();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      const outcome = await session.run(prompt);
+      const outcome = await s.run(prompt);
       if (!opts.json) process.stdout.write('\n');
       if (outcome.stopReason === 'cancelled') return 130;
       if (outcome.stopReason === 'refusal') return 3;
@@ -194,46 +121,9 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     }
     throw e;
   } finally {
-    await sandbox?.stop();
-    store.dispose();
-    fs.rmSync(runDir, { recursive: true, force: true });
+    await live?.stop();
+    await core.close();
   }
-}
-
-/** `schedule_automation` for a `paddock run` session: plans and creates with the run's grants. */
-function scheduleFromRun(
-  store: Store,
-  home: string,
-  shares: ShareSpec[],
-  allowlist: string[],
-  promptAllowlist: string[],
-): AutomationScheduler {
-  const service = new AutomationService(store.automations, { dataDir: home });
-  const input = (req: ScheduleRequest) => {
-    const s = store.settings.get();
-    return {
-      name: req.name,
-      prompt: req.prompt,
-      schedule: req.schedule,
-      folders: shares.map((f) => `${f.hostPath}${f.readOnly ? ':ro' : ''}`),
-      allowHosts: allowlist.filter((h) => !s.networkAllowlist.includes(h)),
-      promptAllowHosts: promptAllowlist.filter((h) => !s.promptAllowlist.includes(h)),
-      ...(req.timeZone ? { tz: req.timeZone } : {}),
-      ...(req.missed ? { missed: req.missed } : {}),
-    };
-  };
-  return {
-    plan: (req) => {
-      const s = store.settings.get();
-      const p = service.plan(input(req));
-      return {
-        ...p,
-        hosts: [...new Set([...s.networkAllowlist, ...p.hosts, ...s.promptAllowlist])],
-      };
-    },
-    create: async (req, sid) =>
-      describeCreated(service.create({ ...input(req), createdBySession: sid })),
-  };
 }
 
 /**
@@ -273,11 +163,8 @@ export function cliApprover(
         `The agent wants to reach ${host}:${port}. [o]nce, [s]ession, [a]lways, [d]eny? `,
       );
       if (a.startsWith('a')) {
-        const entry = port === 80 || port === 443 ? host : `${host}:${port}`;
-        const s = store.settings.get();
         // SECURITY: kept as an answer to a prompt: later runs never let it reach internal addresses.
-        if (!s.networkAllowlist.includes(entry) && !s.promptAllowlist.includes(entry))
-          store.settings.update({ promptAllowlist: [...s.promptAllowlist, entry] });
+        rememberAlways(store.settings, host, port);
         return 'always';
       }
       return a.startsWith('o') ? 'once' : a.startsWith('s') ? 'session' : 'deny';
@@ -327,7 +214,7 @@ function printHuman(e: AgentEvent): void {
       atLineStart = e.text.endsWith('\n');
       break;
     case 'tool-start':
-      err(`▸ ${e.name} ${summarise(e.input)}`);
+      err(`▸ ${e.name} ${summariseToolInput(e.name, e.input, 160)}`);
       break;
     case 'tool-result':
       err(
@@ -355,17 +242,4 @@ function printHuman(e: AgentEvent): void {
     default:
       break;
   }
-}
-
-function summarise(input: unknown): string {
-  const i = input as Record<string, unknown>;
-  const s =
-    typeof i?.command === 'string'
-      ? i.command
-      : typeof i?.path === 'string'
-        ? i.path
-        : typeof i?.url === 'string'
-          ? i.url
-          : JSON.stringify(input);
-  return s.length > 160 ? s.slice(0, 157) + '…' : s;
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PaddockError } from '../../shared/result.js';
-import { Core } from '../core/core.js';
+import { createCore } from '../core/core.js';
 import { dataDir, packageRoot } from '../platform/app-paths.js';
 import { startWebHost } from '../web/server.js';
 
@@ -26,7 +26,7 @@ export function registerServe(program: Command): void {
       if (!fs.existsSync(path.join(staticDir, 'index.html'))) {
         throw new PaddockError('NOT_BUILT', 'The UI is not built yet: run `npm run build` first.');
       }
-      const core = new Core({ dataDir: dataDir(), host: 'web' });
+      const core = createCore({ dataDir: dataDir(), host: 'web' });
       let host;
       try {
         host = await startWebHost({ core, port, staticDir });

@@ -1,4 +1,5 @@
 import readline from 'node:readline/promises';
+import { PaddockError } from '../../shared/result.js';
 
 /** How a CLI command talks to the person on the terminal (injectable for tests). */
 export interface CliIo {
@@ -21,4 +22,16 @@ export function terminalIo(): CliIo {
       }
     },
   };
+}
+
+/**
+ * The CLI's model calls use ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL); without it a command
+ * that talks to the model stops before doing anything, saying what to export and when.
+ */
+export function requireApiKeyEnv(then = 'and run again'): void {
+  if (!process.env.ANTHROPIC_API_KEY)
+    throw new PaddockError(
+      'AUTH',
+      `ANTHROPIC_API_KEY is not set: export your Anthropic API key (and ANTHROPIC_BASE_URL if you use a gateway) ${then}.`,
+    );
 }

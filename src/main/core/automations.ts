@@ -1,26 +1,21 @@
+import fs from 'node:fs';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import type { Automation, AutomationRun, InboxItem } from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
-import { createAnthropic } from '../agent/model.js';
 import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
-import { AgentRunExecutor, describeCreated } from '../automations/agent-executor.js';
 import type { Clock } from '../automations/clock.js';
 import { parseSchedulePhrase } from '../automations/phrase.js';
 import { compileSchedule } from '../automations/schedule.js';
-import {
-  Scheduler,
-  type RunExecutor,
-  type RunJob,
-  type RunResult,
-  type SchedulerEvent,
-} from '../automations/scheduler.js';
-import { AutomationService } from '../automations/service.js';
-import type { AutomationRow, InboxItemRow, RunRow } from '../store/automations-repo.js';
+import { Scheduler, type SchedulerEvent } from '../automations/scheduler.js';
+import { AutomationService, describeCreated, plainFolders } from '../automations/service.js';
+import type { AutomationRow } from '../store/automations-repo.js';
+import type { InboxItemRow } from '../store/inbox-repo.js';
+import { DB_FILE } from '../store/open.js';
+import type { RunRow } from '../store/runs-repo.js';
 import type { Store } from '../store/store.js';
-import type { VmBackend } from '../vm/backend.js';
-import type { ApiKeys } from './api-keys.js';
+import { SessionRunExecutor } from './automation-runs.js';
 import type { EventBus } from './events.js';
-import { chooseBackend } from '../vm/choose-backend.js';
+import type { SessionFactory } from './sessions.js';
 
 /** Scheduler knobs a host or a test may set (a fake clock, short leases). */
 export interface AppSchedulerOptions {
@@ -31,6 +26,8 @@ export interface AppSchedulerOptions {
   concurrency?: number;
   /** How often to look for another process's writes (the daemon, the CLI); default 2 s. */
   watchMs?: number;
+  /** Every scheduler event as it happens (`paddock daemon` logs them). */
+  onEvent?: (e: SchedulerEvent) => void;
 }
 
 /** What the app's automations need from the rest of the core. */
@@ -38,9 +35,8 @@ export interface AppAutomationsDeps {
   store: Store;
   events: EventBus;
   dataDir: string;
-  apiKeys: ApiKeys;
-  /** The VM backend for runs whose agent calls a tool (default QEMU). */
-  backend?: () => VmBackend;
+  /** Every run is a session made by the one session factory. */
+  sessions: SessionFactory;
   scheduler?: AppSchedulerOptions;
   /** Live agent events of a run's session, so an open task view follows it. */
   onAgentEvent?: (sessionId: string, e: AgentEvent) => void;
@@ -48,65 +44,14 @@ export interface AppAutomationsDeps {
   onSessionChanged?: (sessionId: string) => void;
 }
 
-/**
- * Runs each automation as an agent session with the key the person entered (or the environment's),
- * read at run time: a key entered after the app started is used by the next run.
- */
-class AppRunExecutor implements RunExecutor {
-  constructor(private readonly d: AppAutomationsDeps) {}
-
-  async execute(job: RunJob): Promise<RunResult> {
-    const creds = this.d.apiKeys.resolve();
-    if (!creds)
-      return {
-        status: 'failed',
-        finalText: '',
-        error: 'There is no Anthropic API key: enter it in Settings so automations can run.',
-      };
-    let sessionId: string | null = null;
-    const inner = new AgentRunExecutor({
-      store: this.d.store,
-      dataDir: this.d.dataDir,
-      client: createAnthropic(creds),
-      backend: this.d.backend ?? (() => chooseBackend({ dataDir: this.d.dataDir }).backend),
-      onAgentEvent: (_runId, e) => {
-        if (sessionId) this.d.onAgentEvent?.(sessionId, e);
-      },
-    });
-    const result = await inner.execute({
-      ...job,
-      setSession: (id) => {
-        sessionId = id;
-        job.setSession(id);
-        this.d.onSessionChanged?.(id);
-      },
-    });
-    if (sessionId) this.d.onSessionChanged?.(sessionId);
-    return result;
-  }
-}
-
-function folderOf(f: string): { hostPath: string; readOnly: boolean } {
-  return f.endsWith(':ro')
-    ? { hostPath: f.slice(0, -3), readOnly: true }
-    : { hostPath: f, readOnly: false };
-}
-
-function runOut(r: RunRow): AutomationRun {
-  return {
-    id: r.id,
-    automationId: r.automationId,
-    slotAt: r.slotAt,
-    status: r.status,
-    trigger: r.trigger,
-    late: r.late,
-    attempt: r.attempt,
-    sessionId: r.sessionId,
-    startedAt: r.startedAt,
-    finishedAt: r.finishedAt,
-    error: r.error,
-    summary: r.summary,
-  };
+/** A run as the contract gives it: the row without its lease, which is the scheduler's affair. */
+function runOut({
+  leaseOwner: _owner,
+  leaseUntil: _until,
+  createdAt: _at,
+  ...run
+}: RunRow): AutomationRun {
+  return run;
 }
 
 /**
@@ -119,12 +64,14 @@ export class AppAutomations {
   readonly scheduler: Scheduler;
   readonly service: AutomationService;
   private watcher: ReturnType<typeof setInterval> | null = null;
+  private fileWatch: fs.FSWatcher | null = null;
+  private pendingCheck: ReturnType<typeof setTimeout> | null = null;
   private seenVersion: number;
   private disposed = false;
 
   constructor(private readonly d: AppAutomationsDeps) {
     const clock = d.scheduler?.clock;
-    this.service = new AutomationService(d.store.automations, {
+    this.service = new AutomationService(d.store, {
       dataDir: d.dataDir,
       ...(clock ? { now: () => clock.now() } : {}),
       onChange: () => {
@@ -134,8 +81,8 @@ export class AppAutomations {
     });
     const o = d.scheduler ?? {};
     this.scheduler = new Scheduler({
-      repo: d.store.automations,
-      executor: new AppRunExecutor(d),
+      store: d.store,
+      executor: new SessionRunExecutor(d),
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.leaseMs ? { leaseMs: o.leaseMs } : {}),
       ...(o.graceMs ? { graceMs: o.graceMs } : {}),
@@ -143,7 +90,7 @@ export class AppAutomations {
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       onEvent: (e) => this.onSchedulerEvent(e),
     });
-    this.seenVersion = d.store.automations.dataVersion();
+    this.seenVersion = d.store.dataVersion();
   }
 
   /** Starts the scheduler and the watch for other processes' writes. */
@@ -151,11 +98,34 @@ export class AppAutomations {
     this.scheduler.start();
     this.watcher = setInterval(() => this.checkOtherWriters(), this.d.scheduler?.watchMs ?? 2000);
     this.watcher.unref();
+    // Another process writing the database (the app, `paddock automations add`) wakes the
+    // scheduler at once; the interval above stays as the fallback where watching is not possible.
+    try {
+      this.fileWatch = fs.watch(this.d.dataDir, (_ev, file) => {
+        if (!file || !String(file).startsWith(DB_FILE) || this.pendingCheck) return;
+        this.pendingCheck = setTimeout(() => {
+          this.pendingCheck = null;
+          this.checkOtherWriters();
+        }, 50);
+      });
+      this.fileWatch.unref();
+    } catch {
+      this.fileWatch = null;
+    }
+  }
+
+  private stopWatching(): void {
+    if (this.watcher) clearInterval(this.watcher);
+    this.watcher = null;
+    this.fileWatch?.close();
+    this.fileWatch = null;
+    if (this.pendingCheck) clearTimeout(this.pendingCheck);
+    this.pendingCheck = null;
   }
 
   private checkOtherWriters(): void {
     if (this.disposed) return;
-    const v = this.d.store.automations.dataVersion();
+    const v = this.d.store.dataVersion();
     if (v === this.seenVersion) return;
     this.seenVersion = v;
     this.scheduler.wake();
@@ -164,20 +134,21 @@ export class AppAutomations {
   }
 
   private onSchedulerEvent(e: SchedulerEvent): void {
+    this.d.scheduler?.onEvent?.(e);
     if (this.disposed) return;
     switch (e.type) {
       case 'run-started':
       case 'run-finished':
       case 'missed':
       case 'interrupted': {
-        const run = this.d.store.automations.getRun(e.run.id) ?? e.run;
+        const run = this.d.store.runs.get(e.run.id) ?? e.run;
         this.d.events.emit('automations:run-changed', runOut(run));
         this.d.events.emit('automations:changed', { automationId: run.automationId });
         if (e.type !== 'run-started') this.inboxChanged();
         break;
       }
       case 'error':
-        console.error(`[paddock] scheduler: ${e.message}`);
+        if (!this.d.scheduler?.onEvent) console.error(`[paddock] scheduler: ${e.message}`);
         break;
       case 'clock-jump':
         break;
@@ -186,30 +157,16 @@ export class AppAutomations {
 
   private inboxChanged(): void {
     if (!this.disposed)
-      this.d.events.emit('inbox:changed', { unread: this.d.store.automations.unreadCount() });
+      this.d.events.emit('inbox:changed', { unread: this.d.store.inbox.unreadCount() });
   }
 
   private changed(id: string | null): void {
     this.d.events.emit('automations:changed', { automationId: id });
   }
 
-  /** The folders of granted ids, as `PATH` or `PATH:ro` for the service. */
-  private folderArgs(folders: { id: string; readOnly: boolean }[]): string[] {
-    const grants = this.d.store.grants.list();
-    return folders.map((f) => {
-      const g = grants.find((x) => x.id === f.id);
-      if (!g)
-        throw new PaddockError(
-          'GRANT_MISSING',
-          'One of the folders is no longer granted; add it again.',
-        );
-      return `${g.hostPath}${f.readOnly ? ':ro' : ''}`;
-    });
-  }
-
   /** One automation as the page shows it. */
   view(a: AutomationRow): Automation {
-    const [last] = this.d.store.automations.runs(a.id, 1);
+    const [last] = this.d.store.runs.list(a.id, 1);
     const active = this.scheduler.activeRuns.some((r) => r.automationId === a.id);
     return {
       id: a.id,
@@ -218,7 +175,7 @@ export class AppAutomations {
       scheduleText: a.scheduleText,
       rrule: a.rrule,
       tzid: a.tzid,
-      folders: a.folders.map(folderOf),
+      folders: plainFolders(a.folders),
       allowlist: a.allowlist,
       missedPolicy: a.missedPolicy,
       enabled: a.enabled,
@@ -231,7 +188,7 @@ export class AppAutomations {
   }
 
   private item(i: InboxItemRow): InboxItem {
-    const run = this.d.store.automations.getRun(i.runId);
+    const run = this.d.store.runs.get(i.runId);
     return {
       ...i,
       sessionId: run?.sessionId ?? null,
@@ -256,7 +213,7 @@ export class AppAutomations {
       name: req.name,
       prompt: req.prompt,
       schedule: req.schedule,
-      folders: this.folderArgs(req.folders),
+      folders: this.d.store.grants.folders(req.folders),
       allowHosts: req.allowlist ?? [],
       ...(req.tz ? { tz: req.tz } : {}),
       ...(req.missed ? { missed: req.missed } : {}),
@@ -277,16 +234,14 @@ export class AppAutomations {
     missed?: 'skip' | 'once' | 'all' | undefined;
   }): Automation {
     const cur = this.service.require(req.id);
-    let folders: string[] | undefined;
+    let folders: { hostPath: string; readOnly: boolean }[] | undefined;
     if (req.folders !== undefined || req.keepFolders !== undefined) {
-      const had = new Set(cur.folders.map((f) => folderOf(f).hostPath));
+      const had = new Set(cur.folders.map((f) => f.hostPath));
       // SECURITY: the page may keep a folder the automation had, never name a new path itself.
-      const kept = (req.keepFolders ?? []).map((f) => {
-        if (!had.has(f.hostPath))
-          throw new PaddockError('GRANT_MISSING', 'That folder is not one of this automation’s.');
-        return `${f.hostPath}${f.readOnly ? ':ro' : ''}`;
-      });
-      folders = [...kept, ...this.folderArgs(req.folders ?? [])];
+      const kept = req.keepFolders ?? [];
+      if (kept.some((f) => !had.has(f.hostPath)))
+        throw new PaddockError('GRANT_MISSING', 'That folder is not one of this automation’s.');
+      folders = [...kept, ...this.d.store.grants.folders(req.folders ?? [])];
     }
     const a = this.service.update(req.id, {
       ...(req.name !== undefined ? { name: req.name } : {}),
@@ -363,30 +318,27 @@ export class AppAutomations {
       .filter((r) => r.automationId === id && r.trigger === 'manual')
       .sort((a, b) => b.slotAt - a.slotAt)[0];
     if (!run) throw new PaddockError('NOT_STARTED', 'The run could not start; try again.');
-    return runOut(this.d.store.automations.getRun(run.id) ?? run);
+    return runOut(this.d.store.runs.get(run.id) ?? run);
   }
 
   runs(automationId?: string, limit = 200): AutomationRun[] {
     if (automationId) this.service.require(automationId);
-    return this.d.store.automations.runs(automationId, limit).map(runOut);
+    return this.d.store.runs.list(automationId, limit).map(runOut);
   }
 
   inbox(includeArchived = false): { items: InboxItem[]; unread: number } {
     return {
-      items: this.d.store.automations
-        .inbox({ includeArchived, limit: 500 })
-        .map((i) => this.item(i)),
-      unread: this.d.store.automations.unreadCount(),
+      items: this.d.store.inbox.list({ includeArchived, limit: 500 }).map((i) => this.item(i)),
+      unread: this.d.store.inbox.unreadCount(),
     };
   }
 
   private setState(id: string, state: 'unread' | 'read' | 'archived'): InboxItem {
-    const repo = this.d.store.automations;
-    if (!repo.inboxItem(id))
-      throw new PaddockError('NOT_FOUND', 'That inbox item no longer exists.');
-    repo.setInboxState(id, state);
+    const inbox = this.d.store.inbox;
+    if (!inbox.get(id)) throw new PaddockError('NOT_FOUND', 'That inbox item no longer exists.');
+    inbox.setState(id, state);
     this.inboxChanged();
-    return this.item(repo.inboxItem(id)!);
+    return this.item(inbox.get(id)!);
   }
 
   markRead(id: string, read = true): InboxItem {
@@ -398,7 +350,7 @@ export class AppAutomations {
   }
 
   unreadCount(): number {
-    return this.d.store.automations.unreadCount();
+    return this.d.store.inbox.unreadCount();
   }
 
   /**
@@ -417,7 +369,7 @@ export class AppAutomations {
         name: req.name,
         prompt: req.prompt,
         schedule: req.schedule,
-        folders: task.folders.map((f) => `${f.hostPath}${f.readOnly ? ':ro' : ''}`),
+        folders: task.folders,
         allowHosts: task.allowlist.filter((h) => !s.networkAllowlist.includes(h)),
         promptAllowHosts: task.promptAllowlist.filter((h) => !s.promptAllowlist.includes(h)),
         ...(req.timeZone ? { tz: req.timeZone } : {}),
@@ -443,16 +395,14 @@ export class AppAutomations {
 
   /** Stops the scheduler: runs in progress are recorded as interrupted. */
   async stop(): Promise<void> {
-    if (this.watcher) clearInterval(this.watcher);
-    this.watcher = null;
+    this.stopWatching();
     await this.scheduler.stop();
     this.disposed = true;
   }
 
   /** Synchronous part of stopping, for Core.dispose(): no more timers. */
   dispose(): void {
-    if (this.watcher) clearInterval(this.watcher);
-    this.watcher = null;
+    this.stopWatching();
     this.disposed = true;
     void this.scheduler.stop();
   }

@@ -1,72 +1,26 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { Settings } from '../../shared/api.js';
 import type { Grant } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import { Store } from '../store/store.js';
-import {
-  InvalidAllowlistEntryError,
-  parseAllowlistEntry,
-  type AllowlistSource,
-} from '../vm/egress/allowlist.js';
+import { chooseBackend, type BackendChoice } from '../vm/choose-backend.js';
 import { resolveGrants } from '../vm/grants.js';
 import { WarmPool } from '../vm/warm-pool.js';
 import { ApiKeys, MemorySecretStore, type SecretStore } from './api-keys.js';
 import { AppAutomations, type AppSchedulerOptions } from './automations.js';
-import { runDoctor, type DoctorInputs } from './doctor.js';
+import type { DoctorInputs } from './doctor.js';
 import type { Handlers } from './dispatch.js';
 import { EventBus } from './events.js';
-import { browseFolders } from './folders.js';
+import { appHandlers } from './handlers/app.js';
+import { automationHandlers } from './handlers/automations.js';
+import { grantHandlers } from './handlers/grants.js';
+import { settingsHandlers } from './handlers/settings.js';
+import { taskHandlers } from './handlers/tasks.js';
 import { ImageBuilds } from './image-builds.js';
+import { SessionFactory } from './sessions.js';
 import { TaskManager } from './tasks.js';
-import { vmDoctorInputs } from './vm-doctor.js';
-import { chooseBackend } from '../vm/choose-backend.js';
 
-/** The version the app reports (`app:info`). */
-export const APP_VERSION = '0.1.0';
-
-/** Canonical text of one entry, or a BAD_ALLOW_HOST error with the parser's sentence. */
-function canonicalEntry(entry: string, source: AllowlistSource): string {
-  try {
-    return parseAllowlistEntry(entry, { source }).text;
-  } catch (e) {
-    if (e instanceof InvalidAllowlistEntryError)
-      throw new PaddockError('BAD_ALLOW_HOST', e.message);
-    throw e;
-  }
-}
-
-/**
- * A settings patch with its allowlists checked and canonicalised before anything is saved (so
- * `*` and other entries that would switch the allowlist off are refused with a sentence), and an
- * entry typed in Settings taken out of the prompt-answer list: typing it makes it configured.
- */
-function checkedAllowlists(patch: Partial<Settings>, current: Settings): Partial<Settings> {
-  const out = { ...patch };
-  if (patch.networkAllowlist)
-    out.networkAllowlist = [
-      ...new Set(patch.networkAllowlist.map((e) => canonicalEntry(e, 'configured'))),
-    ];
-  if (patch.promptAllowlist)
-    out.promptAllowlist = [
-      ...new Set(patch.promptAllowlist.map((e) => canonicalEntry(e, 'prompt'))),
-    ];
-  if (out.networkAllowlist) {
-    const configured = new Set(out.networkAllowlist);
-    const prompt = out.promptAllowlist ?? current.promptAllowlist;
-    const kept = prompt.filter((e) => {
-      try {
-        return !configured.has(parseAllowlistEntry(e, { source: 'prompt' }).text);
-      } catch {
-        return true;
-      }
-    });
-    if (kept.length !== prompt.length || out.promptAllowlist) out.promptAllowlist = kept;
-  }
-  return out;
-}
+export { APP_VERSION } from './handlers/app.js';
 
 export interface CoreOptions {
   dataDir: string;
@@ -116,6 +70,10 @@ export class Core {
   /** Electron forwards powerMonitor here; the scheduler listens (`core.power.on('resume', …)`). */
   readonly power = new EventEmitter<PowerEvents>();
   readonly apiKeys: ApiKeys;
+  /** The platform's VM backend, chosen once (and why, for `paddock doctor`). */
+  readonly backend: BackendChoice;
+  /** The one way a sandboxed agent session is made: tasks, automation runs, `paddock run`. */
+  readonly sessions: SessionFactory;
   readonly tasks: TaskManager;
   readonly images: ImageBuilds;
   /** VMs booted ahead for the new-task page (one at a time: each holds its memory). */
@@ -128,121 +86,42 @@ export class Core {
     const env = opts.env ?? process.env;
     this.store = Store.open(opts.dataDir);
     this.apiKeys = new ApiKeys(opts.secrets ?? new MemorySecretStore(), env);
+    this.backend = chooseBackend({ dataDir: opts.dataDir, env });
     this.pool = new WarmPool({
-      backend: chooseBackend({ dataDir: opts.dataDir, env }).backend,
+      backend: this.backend.backend,
       dir: path.join(opts.dataDir, 'warm'),
       maxVms: 1,
       refill: false,
     });
-    this.automations = new AppAutomations({
+    this.sessions = new SessionFactory({
+      store: this.store,
+      dataDir: opts.dataDir,
+      backend: this.backend.backend,
+      apiKeys: this.apiKeys,
+      pool: this.pool,
+      scheduleFor: (grants) => this.automations.scheduleFor(grants),
+    });
+    // What every domain of the core is built on.
+    const base = {
       store: this.store,
       events: this.events,
       dataDir: opts.dataDir,
-      apiKeys: this.apiKeys,
+      sessions: this.sessions,
+    };
+    this.automations = new AppAutomations({
+      ...base,
       ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
       onAgentEvent: (taskId, event) => this.events.emit('task:event', { taskId, event }),
       onSessionChanged: (id) => this.tasks.touched(id),
     });
-    this.tasks = new TaskManager({
-      store: this.store,
-      events: this.events,
-      dataDir: opts.dataDir,
-      apiKeys: this.apiKeys,
-      pool: this.pool,
-      scheduleAutomation: (task) => this.automations.scheduleFor(task),
-    });
+    this.tasks = new TaskManager({ ...base, pool: this.pool });
     this.images = new ImageBuilds(opts.dataDir, this.events);
-    const typedPaths = opts.typedPaths ?? opts.host === 'web';
     this.handlers = {
-      'app:info': () => ({
-        version: APP_VERSION,
-        schemaVersion: this.store.schemaVersion,
-        dataDir: opts.dataDir,
-        host: opts.host,
-      }),
-      'doctor:run': async () => {
-        const key = this.apiKeys.status();
-        return {
-          checks: await runDoctor({
-            dataDir: opts.dataDir,
-            env,
-            apiKey: {
-              configured: key.configured,
-              detail: key.configured
-                ? `${key.source === 'stored' ? 'Entered in Paddock' : 'ANTHROPIC_API_KEY'} (${key.masked})${key.baseURL ? `, base URL ${key.baseURL}` : ''}.`
-                : 'No API key is set.',
-            },
-            ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir))),
-          }),
-        };
-      },
-      'settings:get': () => this.store.settings.get(),
-      'settings:update': (patch) => {
-        const next = this.store.settings.update(
-          checkedAllowlists(patch as Partial<Settings>, this.store.settings.get()),
-        );
-        this.events.emit('settings:changed', next);
-        return next;
-      },
-      'tasks:create': (req) => this.tasks.create(req),
-      'tasks:list': (req) => ({ tasks: this.tasks.list(req.query) }),
-      'tasks:get': (req) => this.tasks.get(req.id),
-      'tasks:send': (req) => this.tasks.send(req.id, req.prompt),
-      'tasks:cancel': (req) => this.tasks.cancel(req.id),
-      'tasks:prewarm': async (req) => ({ warming: await this.tasks.prewarm(req.folders) }),
-      'approvals:answer': (req) => ({ answered: this.tasks.answer(req.id, req.answer) }),
-      'grants:add': (req) => {
-        if (!typedPaths) {
-          throw new PaddockError(
-            'USE_PICKER',
-            'In the app, drag the folder onto the window or use Choose folder… to grant it.',
-          );
-        }
-        return this.grantFolder(req.path, req.readOnly);
-      },
-      'grants:pick': async (req) => {
-        if (!opts.pickFolder) {
-          throw new PaddockError(
-            'NOT_AVAILABLE',
-            'There is no folder picker in the browser: type the folder’s path or browse to it.',
-          );
-        }
-        const picked = await opts.pickFolder();
-        return { grant: picked ? this.grantFolder(picked, req.readOnly) : null };
-      },
-      'grants:browse': (req) => {
-        if (!typedPaths) {
-          throw new PaddockError(
-            'USE_PICKER',
-            'In the app, use Choose folder… or drag a folder onto the window.',
-          );
-        }
-        return browseFolders(req.path, os.homedir(), opts.dataDir);
-      },
-      'settings:apiKey': () => this.apiKeys.status(),
-      'settings:setApiKey': (req) => this.apiKeys.set(req.key),
-      'models:list': async () => ({ models: await this.apiKeys.models() }),
-      'image:build': () => ({ started: this.images.start() }),
-      'app:openLogs': async () => {
-        const dir = path.join(opts.dataDir, 'logs');
-        fs.mkdirSync(dir, { recursive: true });
-        if (!opts.openPath) return { path: dir, opened: false };
-        await opts.openPath(dir);
-        return { path: dir, opened: true };
-      },
-      'automations:list': () => ({ automations: this.automations.list() }),
-      'automations:create': (req) => this.automations.create(req),
-      'automations:update': (req) => this.automations.update(req),
-      'automations:preview': (req) => this.automations.preview(req.schedule, req.tz),
-      'automations:pause': (req) => this.automations.pause(req.id),
-      'automations:resume': (req) => this.automations.resume(req.id),
-      'automations:remove': (req) => this.automations.remove(req.id),
-      'automations:runNow': (req) => this.automations.runNow(req.id),
-      'automations:runs': (req) => ({ runs: this.automations.runs(req.automationId, req.limit) }),
-      'inbox:list': (req) => this.automations.inbox(req.includeArchived),
-      'inbox:markRead': (req) => this.automations.markRead(req.id, req.read),
-      'inbox:archive': (req) => this.automations.archive(req.id, req.archived),
-      'inbox:unreadCount': () => ({ unread: this.automations.unreadCount() }),
+      ...appHandlers(this, opts),
+      ...settingsHandlers(this),
+      ...grantHandlers(this, opts),
+      ...taskHandlers(this),
+      ...automationHandlers(this),
     };
     // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
     if (opts.runScheduler !== false) this.automations.start();

@@ -1,6 +1,7 @@
 import path from 'node:path/posix';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import type { SessionEventRow } from '../store/sessions-repo.js';
+import { filesModifiedSince } from './folders.js';
 
 interface StoredBlock {
   type: string;
@@ -125,4 +126,21 @@ export function filesFromToolCalls(
     }
   }
   return [...files];
+}
+
+/**
+ * The files a task changed, as `share/relative/path`: what its file tools wrote, and what changed
+ * in its read-write folders since it began (commands write too). At most 500, sorted.
+ */
+export function filesChanged(
+  rows: SessionEventRow[],
+  folders: { hostPath: string; name: string; readOnly: boolean }[],
+  since: number,
+): string[] {
+  const files = new Set(filesFromToolCalls(rows, folders));
+  for (const f of folders) {
+    if (f.readOnly) continue;
+    for (const rel of filesModifiedSince(f.hostPath, since)) files.add(`${f.name}/${rel}`);
+  }
+  return [...files].sort().slice(0, 500);
 }

@@ -1,8 +1,8 @@
 import { safeStorage } from 'electron';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PaddockError } from '../../shared/result.js';
 import type { SecretStore } from '../core/api-keys.js';
+import { noKeychain } from './core-protocol.js';
 
 /**
  * The app's API key, encrypted with Electron safeStorage (the OS keychain, DPAPI or libsecret)
@@ -14,6 +14,11 @@ export class SafeStorageSecretStore implements SecretStore {
   private cached: string | null | undefined;
 
   constructor(private readonly file: string) {}
+
+  /** Whether the OS offers encryption, so that set() can keep a key. */
+  canKeep(): boolean {
+    return safeStorage.isEncryptionAvailable();
+  }
 
   get(): string | null {
     if (this.cached !== undefined) return this.cached;
@@ -27,12 +32,7 @@ export class SafeStorageSecretStore implements SecretStore {
   }
 
   set(secret: string): void {
-    if (!safeStorage.isEncryptionAvailable()) {
-      throw new PaddockError(
-        'NO_KEYCHAIN',
-        'This system offers no keychain to keep the key safely: set ANTHROPIC_API_KEY in the environment instead.',
-      );
-    }
+    if (!safeStorage.isEncryptionAvailable()) throw noKeychain();
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, safeStorage.encryptString(secret), { mode: 0o600 });

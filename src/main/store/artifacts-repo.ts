@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { newId } from '../../shared/ids.js';
+import { nextNumber, RowCodec } from './rows.js';
 
 export interface ArtifactRow {
   id: string;
@@ -10,6 +11,9 @@ export interface ArtifactRow {
   content: string;
   createdAt: number;
 }
+
+/** An artifact with one version, read from a join of both tables. */
+const artifactRows = new RowCodec<ArtifactRow>('artifacts');
 
 /** Artifacts with every version kept, so an edit by the agent never loses the previous one. */
 export class ArtifactsRepo {
@@ -48,11 +52,7 @@ export class ArtifactsRepo {
 
   addVersion(id: string, content: string): number {
     return this.db.transaction(() => {
-      const { next } = this.db
-        .prepare(
-          'SELECT COALESCE(MAX(version), 0) + 1 AS next FROM artifact_versions WHERE artifact_id = ?',
-        )
-        .get(id) as { next: number };
+      const next = nextNumber(this.db, 'artifact_versions', 'version', 'artifact_id', id);
       this.db
         .prepare(
           'INSERT INTO artifact_versions (artifact_id, version, content, created_at) VALUES (?, ?, ?, ?)',
@@ -69,27 +69,7 @@ export class ArtifactsRepo {
          FROM artifacts a JOIN artifact_versions v ON v.artifact_id = a.id
          WHERE a.id = ? ORDER BY v.version DESC LIMIT 1`,
       )
-      .get(id) as
-      | {
-          id: string;
-          session_id: string | null;
-          title: string;
-          kind: string;
-          version: number;
-          content: string;
-          created_at: number;
-        }
-      | undefined;
-    return (
-      r && {
-        id: r.id,
-        sessionId: r.session_id,
-        title: r.title,
-        kind: r.kind,
-        version: r.version,
-        content: r.content,
-        createdAt: r.created_at,
-      }
-    );
+      .get(id);
+    return r === undefined ? undefined : artifactRows.read(r);
   }
 }

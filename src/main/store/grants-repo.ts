@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { newId } from '../../shared/ids.js';
+import { PaddockError } from '../../shared/result.js';
 
 export interface GrantRow {
   id: string;
@@ -21,6 +22,23 @@ export class GrantsRepo {
       )
       .run(row.id, hostPath, name, readOnly ? 1 : 0, row.createdAt);
     return row;
+  }
+
+  /**
+   * The folders of granted ids, each with the mode asked for; GRANT_MISSING when one is no
+   * longer granted. Callers judge the paths again (resolveGrants) before a VM sees them.
+   */
+  folders(wanted: { id: string; readOnly: boolean }[]): { hostPath: string; readOnly: boolean }[] {
+    const grants = this.list();
+    return wanted.map((f) => {
+      const g = grants.find((x) => x.id === f.id);
+      if (!g)
+        throw new PaddockError(
+          'GRANT_MISSING',
+          'One of the folders is no longer granted; add it again.',
+        );
+      return { hostPath: g.hostPath, readOnly: f.readOnly };
+    });
   }
 
   list(): GrantRow[] {

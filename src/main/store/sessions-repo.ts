@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { newId } from '../../shared/ids.js';
+import { nextNumber, RowCodec } from './rows.js';
 
 export interface SessionRow {
   id: string;
@@ -27,39 +28,10 @@ export interface SessionEventRow {
   createdAt: number;
 }
 
-interface RawSession {
-  id: string;
-  title: string;
-  status: string;
-  model: string;
-  approval_mode: string;
-  folders: string;
-  allowlist: string;
-  prompt_allowlist: string;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  created_at: number;
-  updated_at: number;
-}
-
-function toSession(r: RawSession): SessionRow {
-  return {
-    id: r.id,
-    title: r.title,
-    status: r.status,
-    model: r.model,
-    approvalMode: r.approval_mode,
-    folders: JSON.parse(r.folders) as unknown[],
-    allowlist: JSON.parse(r.allowlist) as string[],
-    promptAllowlist: JSON.parse(r.prompt_allowlist) as string[],
-    inputTokens: r.input_tokens,
-    outputTokens: r.output_tokens,
-    costUsd: r.cost_usd,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
+const sessionRows = new RowCodec<SessionRow>('sessions', {
+  json: ['folders', 'allowlist', 'promptAllowlist'],
+});
+const eventRows = new RowCodec<SessionEventRow>('session_events', { json: ['payload'] });
 
 /** Agent sessions and their append-only event log, written as things happen. */
 export class SessionsRepo {
@@ -75,36 +47,20 @@ export class SessionsRepo {
   }): SessionRow {
     const now = Date.now();
     const id = newId('ses');
-    this.db
-      .prepare(
-        `INSERT INTO sessions (id, title, status, model, approval_mode, folders, allowlist, prompt_allowlist, created_at, updated_at)
-         VALUES (?, ?, 'idle', ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
-        input.title,
-        input.model,
-        input.approvalMode,
-        JSON.stringify(input.folders ?? []),
-        JSON.stringify(input.allowlist ?? []),
-        JSON.stringify(input.promptAllowlist ?? []),
-        now,
-        now,
-      );
+    // Unset folders and allowlists take the schema's default: none.
+    sessionRows.insert(this.db, { ...input, id, status: 'idle', createdAt: now, updatedAt: now });
     return this.get(id)!;
   }
 
   get(id: string): SessionRow | undefined {
-    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as
-      RawSession | undefined;
-    return r && toSession(r);
+    return sessionRows.byId(this.db, id);
   }
 
   list(): SessionRow[] {
-    const rows = this.db
+    return this.db
       .prepare('SELECT * FROM sessions ORDER BY updated_at DESC')
-      .all() as RawSession[];
-    return rows.map(toSession);
+      .all()
+      .map(sessionRows.read);
   }
 
   setStatus(id: string, status: string): void {
@@ -124,41 +80,18 @@ export class SessionsRepo {
 
   /** Appends one event with the next sequence number, atomically. */
   appendEvent(sessionId: string, type: string, payload: unknown): SessionEventRow {
-    const createdAt = Date.now();
-    const seq = this.db.transaction(() => {
-      const { next } = this.db
-        .prepare(
-          'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM session_events WHERE session_id = ?',
-        )
-        .get(sessionId) as { next: number };
-      this.db
-        .prepare(
-          'INSERT INTO session_events (session_id, seq, type, payload, created_at) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(sessionId, next, type, JSON.stringify(payload), createdAt);
-      return next;
+    const event = { sessionId, seq: 0, type, payload, createdAt: Date.now() };
+    this.db.transaction(() => {
+      event.seq = nextNumber(this.db, 'session_events', 'seq', 'session_id', sessionId);
+      eventRows.insert(this.db, event);
     })();
-    return { sessionId, seq, type, payload, createdAt };
+    return event;
   }
 
   events(sessionId: string, afterSeq = 0): SessionEventRow[] {
-    const rows = this.db
-      .prepare(
-        'SELECT session_id, seq, type, payload, created_at FROM session_events WHERE session_id = ? AND seq > ? ORDER BY seq',
-      )
-      .all(sessionId, afterSeq) as {
-      session_id: string;
-      seq: number;
-      type: string;
-      payload: string;
-      created_at: number;
-    }[];
-    return rows.map((r) => ({
-      sessionId: r.session_id,
-      seq: r.seq,
-      type: r.type,
-      payload: JSON.parse(r.payload) as unknown,
-      createdAt: r.created_at,
-    }));
+    return this.db
+      .prepare('SELECT * FROM session_events WHERE session_id = ? AND seq > ? ORDER BY seq')
+      .all(sessionId, afterSeq)
+      .map(eventRows.read);
   }
 }

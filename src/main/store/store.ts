@@ -3,7 +3,9 @@ import { ArtifactsRepo } from './artifacts-repo.js';
 import { AutomationsRepo } from './automations-repo.js';
 import { EgressLogRepo } from './egress-log-repo.js';
 import { GrantsRepo } from './grants-repo.js';
+import { InboxRepo } from './inbox-repo.js';
 import { openDatabase } from './open.js';
+import { RunsRepo } from './runs-repo.js';
 import { SessionsRepo } from './sessions-repo.js';
 import { SettingsRepo } from './settings-repo.js';
 
@@ -13,6 +15,8 @@ export class Store {
   readonly grants: GrantsRepo;
   readonly sessions: SessionsRepo;
   readonly automations: AutomationsRepo;
+  readonly runs: RunsRepo;
+  readonly inbox: InboxRepo;
   readonly artifacts: ArtifactsRepo;
   readonly egressLog: EgressLogRepo;
 
@@ -21,6 +25,8 @@ export class Store {
     this.grants = new GrantsRepo(db);
     this.sessions = new SessionsRepo(db);
     this.automations = new AutomationsRepo(db);
+    this.runs = new RunsRepo(db);
+    this.inbox = new InboxRepo(db);
     this.artifacts = new ArtifactsRepo(db);
     this.egressLog = new EgressLogRepo(db);
   }
@@ -33,7 +39,27 @@ export class Store {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
 
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
+   * read-then-write across repositories (find due slots, record them as runs) cannot interleave
+   * with another process.
+   */
+  immediate<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * SQLite's `PRAGMA data_version`: changes only when another connection commits, so a watcher
+   * can tell another process's write (a new automation) from this process's own.
+   */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
   dispose(): void {
     if (this.db.open) this.db.close();
   }
 }
+
+/** The part of the store that schedules automations and records their runs and inbox items. */
+export type AutomationTables = Pick<Store, 'automations' | 'runs' | 'inbox' | 'immediate'>;

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'react';
-import type { Channel, EventName, EventPayload, Req, Res } from '../../shared/api.js';
+import type { ApiChannel, EventName, EventPayload, Req, Res } from '../../shared/api.js';
 import { getApi } from './paddock.js';
 
 /** An API failure, carrying the code and the sentence to show. */
@@ -13,7 +13,7 @@ export class ApiError extends Error {
 }
 
 /** Calls one channel and returns its value, or throws ApiError with the core's sentence. */
-export async function call<C extends Channel>(channel: C, req: Req<C>): Promise<Res<C>> {
+export async function call<C extends ApiChannel>(channel: C, req: Req<C>): Promise<Res<C>> {
   const api = getApi() as unknown as Record<C, (r: Req<C>) => Promise<{ ok: boolean }>>;
   const r = (await api[channel](req)) as
     { ok: true; value: Res<C> } | { ok: false; error: { code: string; message: string } };

@@ -1,27 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import {
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readFile,
-  rename,
-  rm,
-  stat,
-  unlink,
-} from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { chmod, copyFile, mkdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { VmGoneError, type Vm, type VmBackend, type VmSpec } from '../backend.js';
+import type { Vm, VmBackend, VmSpec } from '../backend.js';
 import { GuestClient } from '../guest/client.js';
 import { VmBootError } from '../qemu/backend.js';
 import { buildVzConfig } from './config.js';
 import { HelperLineParser, encodeOp, type HelperEvent, type HelperOp } from './helper-protocol.js';
-import { bootWithTunnels, checkpointFile, GuestVm } from '../guest-vm.js';
+import { connectUnix, LifecycleVm, makeRunDirs, removeSockDir, startVm } from '../vm-lifecycle.js';
+import type { InstanceDriver, PausableDisk, VmExit } from '../vm-lifecycle.js';
 
 /** How to run the Swift helper, and timings. */
 export interface AppleBackendOptions {
@@ -35,8 +25,6 @@ export interface AppleBackendOptions {
   stopGraceMs?: number;
   log?: (line: string) => void;
 }
-
-type Exit = { code: number | null; signal: string | null };
 
 // Unix socket paths are limited to 104 bytes on macOS (sun_path); leave room.
 const MAX_SOCK_PATH = 96;
@@ -55,7 +43,7 @@ class Helper {
   private readonly parser = new HelperLineParser();
   private readonly listeners = new Set<(e: HelperEvent) => void>();
   private stderrTail = '';
-  readonly exited: Promise<Exit>;
+  readonly exited: Promise<VmExit>;
   hasExited = false;
 
   constructor(
@@ -120,24 +108,15 @@ class Helper {
 interface Instance {
   helper: Helper;
   client: GuestClient;
+  /** The helper's exit. */
+  exited: Promise<VmExit>;
   sock: Socket;
   sockDir: string;
   ownSockDir: boolean;
 }
 
-async function connectUnix(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
 /** The Apple Virtualization.framework backend (macOS): one Swift helper process per VM. */
-export class AppleBackend implements VmBackend {
+export class AppleBackend implements VmBackend, InstanceDriver<Instance> {
   readonly name = 'apple' as const;
   readonly stopGraceMs: number;
   readonly bootTimeoutMs: number;
@@ -163,14 +142,8 @@ export class AppleBackend implements VmBackend {
 
   /** Spawns the helper, sends the config, waits for `started`, connects, waits for HELLO. */
   async boot(spec: VmSpec, onTunnel: (s: Duplex) => void): Promise<Instance> {
-    const runDir = resolvePath(spec.runDir);
-    await mkdir(runDir, { recursive: true });
-    let sockDir = runDir;
-    let ownSockDir = false;
-    if (join(runDir, 'agent.sock').length > MAX_SOCK_PATH) {
-      sockDir = await mkdtemp(join(tmpdir(), 'pdk-'));
-      ownSockDir = true;
-    }
+    const dirs = await makeRunDirs(spec, MAX_SOCK_PATH);
+    const { runDir, sockDir, ownSockDir } = dirs;
     const agentSocket = join(sockDir, 'agent.sock');
     const consoleLog = join(runDir, 'console.log');
     await unlink(agentSocket).catch(() => {});
@@ -194,7 +167,7 @@ export class AppleBackend implements VmBackend {
       for (const c of closers) c();
       if (!helper.hasExited) child.kill('SIGKILL');
       await helper.exited;
-      if (ownSockDir) await rm(sockDir, { recursive: true, force: true });
+      await removeSockDir(dirs);
       const tail = await readFile(consoleLog, 'utf8').catch(() => '');
       const said = helper.stderr ? ` The helper said: ${helper.stderr}` : '';
       throw new VmBootError(
@@ -231,11 +204,11 @@ export class AppleBackend implements VmBackend {
     } catch (e) {
       return fail((e as Error).message);
     }
-    return { helper, client, sock: s, sockDir, ownSockDir };
+    return { helper, client, exited: helper.exited, sock: s, sockDir, ownSockDir };
   }
 
   /** The stop op, SIGKILL after the grace period. */
-  async halt(inst: Instance): Promise<Exit> {
+  async halt(inst: Instance): Promise<VmExit> {
     const { helper } = inst;
     if (!helper.hasExited) {
       helper.send({ op: 'stop' });
@@ -247,132 +220,55 @@ export class AppleBackend implements VmBackend {
     }
     inst.client.close();
     inst.sock.destroy();
-    if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
+    await removeSockDir(inst);
     return helper.exited;
   }
 
   async start(spec: VmSpec): Promise<Vm> {
     await this.ensureDisk(spec);
-    return bootWithTunnels(
-      (onTunnel) => this.boot(spec, onTunnel),
-      (inst) => new AppleVm(spec, this, inst),
-    );
+    return startVm(this, spec, (inst) => new AppleVm(spec, this, inst));
   }
 }
 
 /** A running Apple VM; restore boots a fresh helper on the restored disk. */
-class AppleVm extends GuestVm implements Vm {
-  readonly id = randomBytes(6).toString('hex');
+class AppleVm extends LifecycleVm<Instance, AppleBackend> implements Vm {
   /** Hardware virtualization (Hypervisor.framework); the interface calls that 'kvm'. */
   readonly accel = 'kvm' as const;
-  readonly exited: Promise<Exit>;
-  private resolveExited!: (v: Exit) => void;
-  private stopping = false;
-  private stopped: Promise<void> | null = null;
-
-  constructor(
-    private readonly spec: VmSpec,
-    private readonly backend: AppleBackend,
-    private inst: Instance | null,
-  ) {
-    super();
-    this.exited = new Promise((r) => (this.resolveExited = r));
-    if (inst) this.watch(inst);
-  }
-
-  get alive(): boolean {
-    return this.inst !== null && !this.stopping && !this.inst.client.isGone;
-  }
-
-  private watch(inst: Instance): void {
-    void inst.helper.exited.then(async (how) => {
-      if (this.inst !== inst) return; // replaced by restore
-      this.inst = null;
-      inst.client.close();
-      if (!this.stopping) {
-        this.backend.log(`VM ${this.id} exited unexpectedly (${how.signal ?? 'code ' + how.code})`);
-        if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
-        await rm(this.spec.runDir, { recursive: true, force: true });
-      }
-      this.resolveExited(how);
-    });
-  }
-
-  protected liveClient(): GuestClient | null {
-    return this.inst && !this.stopping ? this.inst.client : null;
-  }
-
-  private checkpointPath(name: string): string {
-    return checkpointFile(this.spec.overlayPath, name, 'img');
-  }
-
   /**
-   * Saves the session disk under `name`: the guest syncs, the helper pauses the VM (no guest
-   * writes while paused), the disk is cloned (APFS copy-on-write, instant), the VM resumes.
-   * Memory is not saved; restore boots fresh on the saved disk, as the QEMU backend does.
+   * The helper pauses the VM (no guest writes while paused) and the disk is cloned (APFS
+   * copy-on-write, instant).
    */
-  async checkpoint(name: string): Promise<void> {
-    const dest = this.checkpointPath(name);
-    const inst = this.inst;
-    if (!inst || this.stopping) throw new VmGoneError();
-    const sync = inst.client.exec({ argv: ['sync'], timeoutMs: 60_000 });
-    sync.stdout.resume();
-    sync.stderr.resume();
-    await sync.result;
-    await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${randomBytes(3).toString('hex')}`;
-    inst.helper.send({ op: 'pause' });
-    await inst.helper.waitFor(['paused'], 10_000);
-    try {
-      await cloneDisk(resolvePath(this.spec.overlayPath), tmp);
-    } finally {
+  private readonly disk: PausableDisk<Instance> = {
+    pause: async (inst) => {
+      inst.helper.send({ op: 'pause' });
+      await inst.helper.waitFor(['paused'], 10_000);
+    },
+    resume: async (inst) => {
       inst.helper.send({ op: 'resume' });
       await inst.helper.waitFor(['resumed'], 10_000).catch(() => {});
-    }
-    await rename(tmp, dest);
+    },
+    copy: cloneDisk,
+  };
+
+  protected async lost(inst: Instance, how: VmExit): Promise<void> {
+    this.backend.log(`VM ${this.id} exited unexpectedly (${how.signal ?? 'code ' + how.code})`);
+    await removeSockDir(inst);
+    await rm(this.spec.runDir, { recursive: true, force: true });
+  }
+
+  protected readonly checkpointExt = 'img';
+
+  /**
+   * Saves the session disk under `name`: the guest syncs, the helper pauses the VM, the disk is
+   * cloned, the VM resumes. Memory is not saved; restore boots fresh on the saved disk, as the
+   * QEMU backend does.
+   */
+  async checkpoint(name: string): Promise<void> {
+    await this.checkpointDisk(name, this.disk);
   }
 
   /** Stops the VM, puts the disk back to checkpoint `name` and boots again (same shares). */
   async restore(name: string): Promise<void> {
-    const src = this.checkpointPath(name);
-    await stat(src).catch(() => {
-      throw new Error(`No checkpoint named "${name}" for this session`);
-    });
-    const old = this.inst;
-    if (!old || this.stopping) throw new VmGoneError();
-    this.inst = null;
-    await this.backend.halt(old);
-    await cloneDisk(src, resolvePath(this.spec.overlayPath));
-    let inst: Instance;
-    try {
-      inst = await this.backend.boot(this.spec, this.dispatchTunnel);
-    } catch (e) {
-      this.stopping = true;
-      await rm(this.spec.runDir, { recursive: true, force: true });
-      this.resolveExited({ code: null, signal: null });
-      throw e;
-    }
-    if (this.stopping) {
-      this.resolveExited(await this.backend.halt(inst));
-      throw new VmGoneError();
-    }
-    this.inst = inst;
-    this.watch(inst);
-  }
-
-  /** The stop op, SIGKILL after the grace period; runDir removed. Idempotent. */
-  stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopping = true;
-      this.stopped = (async () => {
-        const inst = this.inst;
-        if (inst) {
-          await this.backend.halt(inst);
-          await this.exited;
-        }
-        await rm(this.spec.runDir, { recursive: true, force: true });
-      })();
-    }
-    return this.stopped;
+    await this.restoreDisk(name, this.disk.copy);
   }
 }

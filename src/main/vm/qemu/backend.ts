@@ -1,9 +1,8 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
@@ -14,7 +13,9 @@ import { probeAccel, type AccelProbe } from './accel.js';
 import { buildQemuArgs, qemuOptValue } from './args.js';
 import { CONSOLE_LOG_MAX_BYTES, ConsoleLog } from './console-log.js';
 import { QmpClient } from './qmp.js';
-import { bootWithTunnels, checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
+import { bootWithTunnels, checkpointsDir } from '../guest-vm.js';
+import { connectUnix, LifecycleVm, makeRunDirs, removeSockDir, startVm } from '../vm-lifecycle.js';
+import type { InstanceDriver, PausableDisk, VmExit } from '../vm-lifecycle.js';
 import { qemuCommand } from '../mount-namespace.js';
 import { readOnlyBindsFor } from '../protected-paths.js';
 
@@ -73,17 +74,6 @@ function tailLines(text: string, n: number): string {
   return text.trimEnd().split('\n').slice(-n).join('\n');
 }
 
-async function connectUnix(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
 /**
  * The QEMU process behind an instance: our child, or (for a warm VM left by another `paddock`
  * process) a process we only know by pid.
@@ -104,7 +94,7 @@ interface Instance {
   consoleLog: string;
   /** The capped copy of the serial console, if QEMU serves it on a socket. */
   console: ConsoleLog | null;
-  exited: Promise<{ code: number | null; signal: string | null }>;
+  exited: Promise<VmExit>;
   bootToReadyMs: number;
   hello: Hello;
 }
@@ -133,14 +123,7 @@ interface QemuLayout {
 
 async function prepareLayout(spec: VmSpec, accel: 'kvm' | 'tcg'): Promise<QemuLayout> {
   // Absolute paths throughout: QEMU runs with runDir as its working directory.
-  const runDir = resolvePath(spec.runDir);
-  await mkdir(runDir, { recursive: true });
-  let sockDir = runDir;
-  let ownSockDir = false;
-  if (join(runDir, 'agent.sock').length > MAX_SOCK_PATH) {
-    sockDir = await mkdtemp(join(tmpdir(), 'pdk-'));
-    ownSockDir = true;
-  }
+  const { runDir, sockDir, ownSockDir } = await makeRunDirs(spec, MAX_SOCK_PATH);
   const agentSocket = join(sockDir, 'agent.sock');
   const qmpSocket = join(sockDir, 'qmp.sock');
   const consoleLog = join(runDir, 'console.log');
@@ -184,7 +167,7 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
       pdeathsig: hasSetprivPdeathsig(),
     }));
   } catch (e) {
-    if (layout.ownSockDir) await rm(layout.sockDir, { recursive: true, force: true });
+    await removeSockDir(layout);
     throw e;
   }
   const t0 = performance.now();
@@ -197,7 +180,7 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
     .stderr!.setEncoding('utf8')
     .on('data', (d: string) => (st.text = (st.text + d).slice(-4000)));
   const err: { spawn: NodeJS.ErrnoException | null } = { spawn: null };
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+  const exited = new Promise<VmExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', (e) => {
       err.spawn = e;
@@ -221,7 +204,7 @@ async function bootInstance(ctx: BootContext): Promise<Instance> {
 interface ConnectContext {
   layout: QemuLayout;
   proc: QemuProc;
-  exited: Promise<{ code: number | null; signal: string | null }>;
+  exited: Promise<VmExit>;
   stderr: () => string;
   spawnError: () => NodeJS.ErrnoException | null;
   qemuBinary: string;
@@ -252,7 +235,7 @@ async function connectInstance(ctx: ConnectContext): Promise<Instance> {
     for (const close of closers) close();
     if (!hasExited) ctx.proc.kill('SIGKILL');
     await exited;
-    if (ownSockDir) await rm(sockDir, { recursive: true, force: true });
+    await removeSockDir(ctx.layout);
     const se = ctx.spawnError();
     const stderr = ctx.stderr();
     if (se) {
@@ -352,104 +335,70 @@ async function stopInstance(inst: Instance, graceMs: number): Promise<void> {
   inst.client.close();
   inst.sock.destroy();
   inst.console?.close();
-  if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
+  await removeSockDir(inst);
 }
 
 export { checkpointsDir } from '../guest-vm.js';
 
 /** A running QEMU VM; survives restore (which boots a fresh QEMU on the restored disk). */
-class QemuVm extends GuestVm implements Vm {
-  readonly id: string;
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-  private resolveExited!: (v: { code: number | null; signal: string | null }) => void;
-  private inst: Instance | null;
-  private stopping = false;
-  private stopped: Promise<void> | null = null;
+class QemuVm extends LifecycleVm<Instance, QemuBackend> implements Vm {
   readonly timings: VmTimings;
+  protected readonly checkpointExt = 'qcow2';
+  /** QEMU pauses (which drains and flushes the qcow2 layer) while the layer is copied. */
+  private readonly disk: PausableDisk<Instance> = {
+    pause: (inst) => inst.qmp.execute('stop'),
+    resume: (inst) => inst.qmp.execute('cont').catch(() => {}),
+    copy: copyLayer,
+  };
 
   constructor(
-    private spec: VmSpec,
+    spec: VmSpec,
     readonly accel: 'kvm' | 'tcg',
-    private readonly backend: QemuBackend,
+    backend: QemuBackend,
     inst: Instance,
   ) {
-    super();
-    this.id = randomBytes(6).toString('hex');
-    this.inst = inst;
+    super({ ...spec, accel }, backend, inst);
     this.timings = { bootToReadyMs: inst.bootToReadyMs };
-    this.exited = new Promise((r) => (this.resolveExited = r));
-    this.watch(inst);
   }
 
   /** The current QEMU process id (undefined between a restore's stop and boot, and after exit). */
   get pid(): number | undefined {
-    return this.inst?.proc.pid;
-  }
-
-  /** False once the VM can take no more commands: stopping, exited, or its channel lost. */
-  get alive(): boolean {
-    const inst = this.inst;
-    return inst !== null && !this.stopping && !inst.client.isGone;
+    return this.instance?.proc.pid;
   }
 
   /** What the guest agent said in its last HELLO (uname, agent version). */
   get hello(): Hello | null {
-    return this.inst?.hello ?? null;
+    return this.instance?.hello ?? null;
   }
 
-  /** Resolves `exited` when the current instance dies on its own (not on restore). */
-  private watch(inst: Instance): void {
-    void inst.exited.then(async (how) => {
-      if (this.inst !== inst) return; // replaced by restore
-      this.inst = null;
-      inst.client.close();
-      inst.qmp.close();
-      inst.console?.close();
-      if (!this.stopping) {
-        this.backend.log(`VM ${this.id} exited unexpectedly (${how.signal ?? 'code ' + how.code})`);
-        await this.cleanup(inst);
-      }
-      this.resolveExited(how);
-    });
+  protected override closeChannels(inst: Instance): void {
+    super.closeChannels(inst);
+    inst.qmp.close();
+    inst.console?.close();
   }
 
-  private async cleanup(inst: Instance): Promise<void> {
-    if (inst.ownSockDir) await rm(inst.sockDir, { recursive: true, force: true });
+  protected async lost(inst: Instance, how: VmExit): Promise<void> {
+    this.backend.log(`VM ${this.id} exited unexpectedly (${how.signal ?? 'code ' + how.code})`);
+    await removeSockDir(inst);
     await rm(this.spec.runDir, { recursive: true, force: true });
   }
 
-  protected liveClient(): GuestClient | null {
-    return this.inst && !this.stopping ? this.inst.client : null;
-  }
-
-  private checkpointPath(name: string): string {
-    return checkpointFile(this.spec.overlayPath, name, 'qcow2');
+  /** Also removes runDir, which the new instance made again after stop() had removed it. */
+  protected override async stoppedWhileBooting(inst: Instance): Promise<VmExit> {
+    const how = await this.halt(inst);
+    await rm(this.spec.runDir, { recursive: true, force: true });
+    return how;
   }
 
   /**
    * Saves the session's disk layer under `name`: the guest flushes its page cache (sync), QEMU
-   * pauses (which drains and flushes the qcow2 layer), the layer is copied, QEMU continues.
-   * Memory is not saved: 9p shares block QEMU migration while mounted, and a fresh boot on the
-   * restored disk is correct and only a few seconds.
+   * pauses, the layer is copied, QEMU continues. Memory is not saved: 9p shares block QEMU
+   * migration while mounted, and a fresh boot on the restored disk is correct and only a few
+   * seconds.
    */
   async checkpoint(name: string): Promise<void> {
-    const dest = this.checkpointPath(name);
     const t0 = performance.now();
-    const inst = this.inst;
-    if (!inst || this.stopping) throw new VmGoneError();
-    const sync = inst.client.exec({ argv: ['sync'], timeoutMs: 60_000 });
-    sync.stdout.resume();
-    sync.stderr.resume();
-    await sync.result;
-    await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${randomBytes(3).toString('hex')}`;
-    await inst.qmp.execute('stop');
-    try {
-      await copyLayer(resolvePath(this.spec.overlayPath), tmp);
-    } finally {
-      await inst.qmp.execute('cont').catch(() => {});
-    }
-    await rename(tmp, dest);
+    await this.checkpointDisk(name, this.disk);
     this.timings.lastCheckpointMs = Math.round(performance.now() - t0);
     this.backend.log(`VM ${this.id} checkpoint ${name} in ${this.timings.lastCheckpointMs} ms`);
   }
@@ -459,41 +408,8 @@ class QemuVm extends GuestVm implements Vm {
    * same runDir). Commands running at that moment fail with VmGoneError.
    */
   async restore(name: string): Promise<void> {
-    const src = this.checkpointPath(name);
-    await stat(src).catch(() => {
-      throw new Error(`No checkpoint named "${name}" for this session`);
-    });
-    const old = this.inst;
-    if (!old || this.stopping) throw new VmGoneError();
     const t0 = performance.now();
-    this.inst = null; // from here on, calls fail and the old instance's exit is not "exited"
-    await stopInstance(old, this.backend.stopGraceMs);
-    await copyLayer(src, resolvePath(this.spec.overlayPath));
-    let inst: Instance;
-    try {
-      inst = await bootInstance({
-        spec: this.spec,
-        accel: this.accel,
-        qemuBinary: this.backend.qemuBinary,
-        bootTimeoutMs: this.backend.bootTimeout(this.accel),
-        onTunnel: this.dispatchTunnel,
-        consoleLogMaxBytes: this.backend.consoleLogMaxBytes,
-      });
-    } catch (e) {
-      this.stopping = true;
-      await rm(this.spec.runDir, { recursive: true, force: true });
-      this.resolveExited({ code: null, signal: null });
-      throw e;
-    }
-    if (this.stopping) {
-      // stop() was called while this restore was booting.
-      await stopInstance(inst, this.backend.stopGraceMs);
-      await rm(this.spec.runDir, { recursive: true, force: true });
-      this.resolveExited(await inst.exited);
-      throw new VmGoneError();
-    }
-    this.inst = inst;
-    this.watch(inst);
+    const inst = await this.restoreDisk(name, this.disk.copy);
     this.timings.bootToReadyMs = inst.bootToReadyMs;
     this.timings.lastRestoreMs = Math.round(performance.now() - t0);
     this.backend.log(`VM ${this.id} restored ${name} in ${this.timings.lastRestoreMs} ms`);
@@ -508,28 +424,12 @@ class QemuVm extends GuestVm implements Vm {
     const from = resolvePath(this.spec.overlayPath);
     const to = resolvePath(overlayPath);
     if (from === to) return;
-    if (!this.inst || this.stopping) throw new VmGoneError();
+    if (!this.instance || this.stopping) throw new VmGoneError();
     await mkdir(dirname(to), { recursive: true });
     if (existsSync(to)) throw new Error(`A session layer already exists at ${to}`);
     await rename(from, to);
     await rename(checkpointsDir(from), checkpointsDir(to)).catch(() => {});
     this.spec = { ...this.spec, overlayPath: to };
-  }
-
-  /** QMP quit, SIGKILL after the grace period; sockets and runDir removed. Idempotent. */
-  stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopping = true;
-      this.stopped = (async () => {
-        const inst = this.inst;
-        if (inst) {
-          await stopInstance(inst, this.backend.stopGraceMs);
-          await this.exited;
-        }
-        await rm(this.spec.runDir, { recursive: true, force: true });
-      })();
-    }
-    return this.stopped;
   }
 }
 
@@ -582,7 +482,7 @@ export function isQemuWithSocket(pid: number, agentSocket: string): boolean {
 }
 
 /** Resolves when a process that is not our child has exited (polled; it cannot be waited for). */
-function foreignExit(pid: number): Promise<{ code: number | null; signal: string | null }> {
+function foreignExit(pid: number): Promise<VmExit> {
   return new Promise((resolve) => {
     const timer = setInterval(() => {
       if (!pidAlive(pid)) {
@@ -616,7 +516,7 @@ export function hostTscKhz(): number | undefined {
 }
 
 /** The Linux backend: QEMU `-M microvm`, KVM when a probe boot proves it works, else TCG. */
-export class QemuBackend implements VmBackend {
+export class QemuBackend implements VmBackend, InstanceDriver<Instance> {
   readonly name = 'qemu' as const;
   readonly qemuBinary: string;
   readonly qemuImgBinary: string;
@@ -727,7 +627,7 @@ export class QemuBackend implements VmBackend {
         if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
         const said = await readFile(stderrPath, 'utf8').catch(() => '');
         await rm(layout.runDir, { recursive: true, force: true });
-        if (layout.ownSockDir) await rm(layout.sockDir, { recursive: true, force: true });
+        await removeSockDir(layout);
         throw new VmBootError(`The warm VM did not start. ${tailLines(said, 3)}`.trim(), '');
       }
       await new Promise((r) => setTimeout(r, 10));
@@ -804,19 +704,30 @@ export class QemuBackend implements VmBackend {
     return vm;
   }
 
+  /** Boots one QEMU for `spec`, whose accelerator is resolved (not 'auto'). */
+  boot(spec: VmSpec & { accel: 'kvm' | 'tcg' }, onTunnel: (s: Duplex) => void): Promise<Instance> {
+    return bootInstance({
+      spec,
+      accel: spec.accel,
+      qemuBinary: this.qemuBinary,
+      bootTimeoutMs: this.bootTimeout(spec.accel),
+      onTunnel,
+      consoleLogMaxBytes: this.consoleLogMaxBytes,
+    });
+  }
+
+  /** QMP quit, SIGKILL after the grace period; sockets removed. */
+  async halt(inst: Instance): Promise<VmExit> {
+    await stopInstance(inst, this.stopGraceMs);
+    return inst.exited;
+  }
+
   async start(spec: VmSpec): Promise<Vm> {
     const accel = spec.accel === 'auto' ? (await this.probe(spec.imageDir)).accel : spec.accel;
     await this.ensureOverlay(spec);
-    const vm = await bootWithTunnels(
-      (onTunnel) =>
-        bootInstance({
-          spec,
-          accel,
-          qemuBinary: this.qemuBinary,
-          bootTimeoutMs: this.bootTimeout(accel),
-          onTunnel,
-          consoleLogMaxBytes: this.consoleLogMaxBytes,
-        }),
+    const vm = await startVm(
+      this,
+      { ...spec, accel },
       (inst) => new QemuVm(spec, accel, this, inst),
     );
     this.log(`VM ${vm.id} ready in ${vm.timings.bootToReadyMs} ms (${accel})`);

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Duplex } from 'node:stream';
-import { VmGoneError, type Vm, type VmBackend, type VmSpec } from '../backend.js';
+import type { Vm, VmBackend, VmSpec } from '../backend.js';
 import { CAPPED_LOG_MAX_BYTES, CappedLog } from '../capped-log.js';
 import { GuestClient } from '../guest/client.js';
 import { VmBootError } from '../qemu/backend.js';
@@ -20,7 +20,8 @@ import {
   wslConf,
 } from './commands.js';
 import { RELAY_SOURCE } from './relay.js';
-import { bootWithTunnels, checkpointFile, checkpointsDir, GuestVm } from '../guest-vm.js';
+import { checkpointsDir } from '../guest-vm.js';
+import { LifecycleVm, startVm, type InstanceDriver, type VmExit } from '../vm-lifecycle.js';
 
 /** Where the WSL backend finds wsl.exe and the published root filesystem. */
 export interface WslBackendOptions {
@@ -35,13 +36,11 @@ export interface WslBackendOptions {
   log?: (line: string) => void;
 }
 
-type Exit = { code: number | null; signal: string | null };
-
 /** One agent launch: the wsl.exe process whose stdio is the channel. */
 interface Launch {
   child: ChildProcess;
   client: GuestClient;
-  exited: Promise<Exit>;
+  exited: Promise<VmExit>;
 }
 
 /**
@@ -50,7 +49,7 @@ interface Launch {
  * `spec.overlayPath` (a folder here); checkpoints are `wsl --export` tars. See commands.ts for
  * why its isolation is weaker than the QEMU and Apple backends'.
  */
-export class WslBackend implements VmBackend {
+export class WslBackend implements VmBackend, InstanceDriver<Launch> {
   readonly name = 'wsl' as const;
   readonly wslExe: string;
   readonly stopGraceMs: number;
@@ -105,7 +104,7 @@ export class WslBackend implements VmBackend {
   }
 
   /** Mounts the grants and starts the agent; resolves at its HELLO. */
-  async launch(spec: VmSpec, onTunnel: (s: Duplex) => void): Promise<Launch> {
+  async boot(spec: VmSpec, onTunnel: (s: Duplex) => void): Promise<Launch> {
     const distro = this.distroFor(spec);
     const runDir = resolvePath(spec.runDir);
     await mkdir(runDir, { recursive: true });
@@ -121,7 +120,7 @@ export class WslBackend implements VmBackend {
     const agentLog = new CappedLog(join(runDir, 'agent.log'), CAPPED_LOG_MAX_BYTES, true);
     child.stderr!.on('data', (d: Buffer) => agentLog.write(d));
     child.stderr!.once('close', () => agentLog.close());
-    const exited = new Promise<Exit>((resolve) => {
+    const exited = new Promise<VmExit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', () => resolve({ code: null, signal: null }));
     });
@@ -147,8 +146,11 @@ export class WslBackend implements VmBackend {
     return { child, client, exited };
   }
 
-  /** Ends a launch: EOF on the channel (the agent kills its commands), then terminate. */
-  async halt(spec: VmSpec, l: Launch): Promise<Exit> {
+  /**
+   * Ends a launch: EOF on the channel (the agent kills its commands), wsl.exe killed after the
+   * grace period, then terminate.
+   */
+  async halt(l: Launch, spec: VmSpec): Promise<VmExit> {
     l.client.close();
     l.child.stdin!.end();
     const timer = setTimeout(() => l.child.kill('SIGKILL'), this.stopGraceMs);
@@ -167,54 +169,25 @@ export class WslBackend implements VmBackend {
 
   async start(spec: VmSpec): Promise<Vm> {
     await this.ensureDistro(spec);
-    return bootWithTunnels(
-      (onTunnel) => this.launch(spec, onTunnel),
-      (l) => new WslVm(spec, this, l),
-    );
+    return startVm(this, spec, (l) => new WslVm(spec, this, l));
   }
 }
 
 /** A running WSL sandbox. */
-class WslVm extends GuestVm implements Vm {
-  readonly id = randomBytes(6).toString('hex');
+class WslVm extends LifecycleVm<Launch, WslBackend> implements Vm {
   /** Hyper-V hardware virtualization; the interface calls that 'kvm'. */
   readonly accel = 'kvm' as const;
-  readonly exited: Promise<Exit>;
-  private resolveExited!: (v: Exit) => void;
-  private stopping = false;
-  private stopped: Promise<void> | null = null;
 
-  constructor(
-    private readonly spec: VmSpec,
-    private readonly backend: WslBackend,
-    private cur: Launch | null,
-  ) {
-    super();
-    this.exited = new Promise((r) => (this.resolveExited = r));
-    if (cur) this.watch(cur);
+  protected lost(): void {
+    this.backend.log(`WSL sandbox ${this.id} exited unexpectedly`);
   }
 
-  get alive(): boolean {
-    return this.cur !== null && !this.stopping && !this.cur.client.isGone;
+  /** A failed relaunch leaves runDir (stop() removes it) and reports the halted launch's exit. */
+  protected override async replacementFailed(oldExit: VmExit): Promise<VmExit> {
+    return oldExit;
   }
 
-  private watch(l: Launch): void {
-    void l.exited.then((how) => {
-      if (this.cur !== l) return;
-      this.cur = null;
-      l.client.close();
-      if (!this.stopping) this.backend.log(`WSL sandbox ${this.id} exited unexpectedly`);
-      this.resolveExited(how);
-    });
-  }
-
-  protected liveClient(): GuestClient | null {
-    return this.cur && !this.stopping ? this.cur.client : null;
-  }
-
-  private checkpointPath(name: string): string {
-    return checkpointFile(this.spec.overlayPath, name, 'tar');
-  }
+  protected readonly checkpointExt = 'tar';
 
   /**
    * Saves the distro's filesystem under `name` with `wsl --export`. WSL cannot pause a distro,
@@ -222,60 +195,18 @@ class WslVm extends GuestVm implements Vm {
    */
   async checkpoint(name: string): Promise<void> {
     const dest = this.checkpointPath(name);
-    const l = this.cur;
-    if (!l || this.stopping) throw new VmGoneError();
-    this.cur = null;
-    await this.backend.halt(this.spec, l);
-    await mkdir(checkpointsDir(this.spec.overlayPath), { recursive: true });
-    await this.backend.run(exportArgv(this.backend.distroFor(this.spec), dest));
-    await this.relaunch(l);
+    await this.replace(async () => {
+      await mkdir(checkpointsDir(this.spec.overlayPath), { recursive: true });
+      await this.backend.run(exportArgv(this.backend.distroFor(this.spec), dest));
+    });
   }
 
   /** Replaces the distro with checkpoint `name` (unregister, import) and starts it again. */
   async restore(name: string): Promise<void> {
-    const src = this.checkpointPath(name);
-    if (!existsSync(src)) throw new Error(`No checkpoint named "${name}" for this session`);
-    const l = this.cur;
-    if (!l || this.stopping) throw new VmGoneError();
-    this.cur = null;
-    await this.backend.halt(this.spec, l);
-    await this.backend.run(unregisterArgv(this.backend.distroFor(this.spec)));
-    await this.backend.ensureDistro(this.spec, src);
-    await this.relaunch(l);
-  }
-
-  private async relaunch(old: Launch): Promise<void> {
-    try {
-      const l = await this.backend.launch(this.spec, this.dispatchTunnel);
-      if (this.stopping) {
-        // stop() was called while this launch was starting.
-        this.resolveExited(await this.backend.halt(this.spec, l));
-        throw new VmGoneError();
-      }
-      this.cur = l;
-      this.watch(l);
-    } catch (e) {
-      if (!(e instanceof VmGoneError)) {
-        this.stopping = true;
-        this.resolveExited(await old.exited);
-      }
-      throw e;
-    }
-  }
-
-  /** Closes the channel, kills wsl.exe after the grace period, terminates the distro. */
-  stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopping = true;
-      this.stopped = (async () => {
-        const l = this.cur;
-        if (l) {
-          await this.backend.halt(this.spec, l);
-          await this.exited;
-        }
-        await rm(this.spec.runDir, { recursive: true, force: true });
-      })();
-    }
-    return this.stopped;
+    const src = await this.existingCheckpoint(name);
+    await this.replace(async () => {
+      await this.backend.run(unregisterArgv(this.backend.distroFor(this.spec)));
+      await this.backend.ensureDistro(this.spec, src);
+    });
   }
 }

@@ -1,0 +1,232 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AgentEvent } from '../../shared/agent-events.js';
+import { PaddockError } from '../../shared/result.js';
+import { createAnthropic } from '../agent/model.js';
+import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
+import { ToolError, type AutomationScheduler, type ToolHost } from '../agent/tools/types.js';
+import type { SessionRow } from '../store/sessions-repo.js';
+import type { Store } from '../store/store.js';
+import type { ShareSpec, VmBackend } from '../vm/backend.js';
+import { Allowlist, InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
+import type { BoundaryFinding } from '../vm/protected-paths.js';
+import { Sandbox } from '../vm/sandbox.js';
+import type { WarmPool } from '../vm/warm-pool.js';
+import type { ApiKeys, ModelCredentials } from './api-keys.js';
+
+/** A session keeps its conversation under this many (estimated) tokens. */
+export const CONTEXT_BUDGET_TOKENS = 400_000;
+
+/**
+ * Checks allowlist entries with the one parser the proxy uses; a bad one is a BAD_ALLOW_HOST
+ * error with the parser's sentence (what is wrong and how to write it).
+ */
+export function checkAllowlists(configured: string[], prompt: string[] = []): void {
+  try {
+    new Allowlist(configured, prompt);
+  } catch (e) {
+    if (e instanceof InvalidAllowlistEntryError)
+      throw new PaddockError('BAD_ALLOW_HOST', e.message);
+    throw e;
+  }
+}
+
+/** Folders and hosts with where each came from: what a session or automation is given. */
+export interface SessionGrants {
+  folders: ShareSpec[];
+  /** Hosts a person typed (Settings' included). */
+  allowlist: string[];
+  /** Hosts allowed by answering a prompt ("always"); never internal addresses. */
+  promptAllowlist: string[];
+}
+
+/** What the core builds sessions from; wired once. */
+export interface SessionFactoryDeps {
+  store: Store;
+  dataDir: string;
+  backend: VmBackend;
+  apiKeys: ApiKeys;
+  /** VMs booted ahead (the new-task page); a session that may use them says so when opened. */
+  pool?: WarmPool;
+  /** The agent's `schedule_automation` for a session with these grants. */
+  scheduleFor?: (grants: SessionGrants) => AutomationScheduler;
+}
+
+/** A session to store. Settings' allowlists are added to the hosts given here. */
+export interface NewSession {
+  title: string;
+  model?: string | undefined;
+  approvalMode?: 'auto' | 'ask' | undefined;
+  /** Resolved and judged by resolveGrants already. */
+  folders: ShareSpec[];
+  /** Hosts the person typed for this session. */
+  allowHosts?: string[] | undefined;
+  /** Prompt answers of its own (an automation's). */
+  promptHosts?: string[] | undefined;
+}
+
+/** How one live session is wired to whoever attends it. */
+export interface OpenSession {
+  /** Answers the session's questions: the approval desk, a terminal, or nobody. */
+  approver: Approver;
+  /**
+   * Offer `schedule_automation`. Its every plan is asked through the approver; an unattended run
+   * is not offered it at all.
+   */
+  canSchedule: boolean;
+  /** The time zone the model is told (automations: their own). */
+  timeZone?: string;
+  /** This run only: another model than the stored one (`paddock run --model` on a resume). */
+  model?: string | undefined;
+  approvalMode?: 'auto' | 'ask' | undefined;
+  /** Take a VM booted ahead for the same folders, if one is waiting. */
+  useWarmPool?: boolean;
+  onEvent?: (e: AgentEvent) => void;
+  /** What the boundary refused or undid in read-write grants. */
+  onBoundary?: (findings: readonly BoundaryFinding[]) => void;
+}
+
+/** A session with its sandbox, which boots on the first tool call. */
+export interface LiveSession {
+  readonly id: string;
+  readonly session: AgentSession;
+  /** Stops the VM if one booted and removes the run's temporary folder. */
+  stop(): Promise<void>;
+}
+
+const NO_KEY =
+  'There is no Anthropic API key yet: enter it in Settings (or set ANTHROPIC_API_KEY), then try again.';
+
+/**
+ * The one way a sandboxed agent session is made — for tasks, automation runs and `paddock run`:
+ * the stored session (its folders and allowlists checked and recorded with their sources), then
+ * the live AgentSession with its approver, a sandbox VM booted only when a tool first needs it,
+ * the egress log, and `schedule_automation` where a person can agree to it.
+ */
+export class SessionFactory {
+  constructor(private readonly d: SessionFactoryDeps) {}
+
+  /** Stores a new session: Settings' allowlists added, every entry checked before anything is saved. */
+  create(req: NewSession): SessionRow {
+    const settings = this.d.store.settings.get();
+    const allowlist = [...new Set([...settings.networkAllowlist, ...(req.allowHosts ?? [])])];
+    // SECURITY: "always" answers to prompts stay prompt entries (never internal addresses).
+    const promptAllowlist = [
+      ...new Set([...settings.promptAllowlist, ...(req.promptHosts ?? [])]),
+    ].filter((h) => !allowlist.includes(h));
+    checkAllowlists(allowlist, promptAllowlist);
+    const title = req.title.trim().split('\n')[0] ?? '';
+    return this.d.store.sessions.create({
+      title: title.length > 80 ? title.slice(0, 79) + '…' : title,
+      model: req.model ?? settings.model,
+      approvalMode: req.approvalMode ?? settings.approvalMode,
+      folders: req.folders,
+      allowlist,
+      promptAllowlist,
+    });
+  }
+
+  /** The stored session, or a NOT_FOUND error. */
+  row(id: string): SessionRow {
+    const row = this.d.store.sessions.get(id);
+    if (!row) throw new PaddockError('NOT_FOUND', 'That task no longer exists.');
+    return row;
+  }
+
+  /** The key and endpoint sessions use now; a NO_API_KEY error that says where to enter one. */
+  credentials(): ModelCredentials {
+    const creds = this.d.apiKeys.resolve();
+    if (!creds) throw new PaddockError('NO_API_KEY', NO_KEY);
+    return creds;
+  }
+
+  /** The live session of a stored one, ready to run; throws NO_API_KEY without a key. */
+  open(id: string, o: OpenSession): LiveSession {
+    const { store, dataDir } = this.d;
+    const row = this.row(id);
+    const creds = this.credentials();
+    const settings = store.settings.get();
+    const grants: SessionGrants = {
+      folders: row.folders as ShareSpec[],
+      allowlist: row.allowlist,
+      promptAllowlist: row.promptAllowlist,
+    };
+    const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
+    let sandbox: Promise<Sandbox> | undefined;
+    let stopped = false;
+    const bootSandbox = async (): Promise<Sandbox> => {
+      if (stopped) throw new ToolError('This session was stopped.');
+      const image = await findImage(dataDir).catch(() => null);
+      if (!image) throw new ToolError(IMAGE_MISSING_HINT);
+      return new Sandbox({
+        backend: this.d.backend,
+        imageDir: image.dir,
+        sessionDir: path.join(dataDir, 'sessions', id),
+        runDir,
+        shares: grants.folders,
+        allowHosts: grants.allowlist,
+        promptHosts: grants.promptAllowlist,
+        memoryMb: settings.vmMemoryMb,
+        cpus: settings.vmCpus,
+        onEgress: (e) => store.egressLog.record({ ...e, sessionId: id }),
+        askPerson: (h, p) => session.askNetwork(h, p),
+        ...(o.onBoundary ? { onBoundary: o.onBoundary } : {}),
+        ...(o.useWarmPool && this.d.pool ? { pool: this.d.pool } : {}),
+      });
+    };
+    const sb = (): Promise<Sandbox> => {
+      if (!sandbox) {
+        const p = bootSandbox();
+        sandbox = p;
+        // A missing image is said once per call, and the next call looks again (it may be built).
+        p.catch(() => {
+          if (sandbox === p) sandbox = undefined;
+        });
+      }
+      return sandbox;
+    };
+    // The VM (and the image check) only when a tool first needs them: a reply boots nothing.
+    const host: ToolHost = {
+      exec: async (req) => (await sb()).exec(req),
+      readFile: async (p) => (await sb()).readFile(p),
+      writeFile: async (p, data, opts) => (await sb()).writeFile(p, data, opts),
+      stat: async (p) => (await sb()).stat(p),
+      list: async (p) => (await sb()).list(p),
+    };
+    const scheduler = o.canSchedule ? this.d.scheduleFor?.(grants) : undefined;
+    const session: AgentSession = new AgentSession({
+      store,
+      client: createAnthropic(creds),
+      sessionId: id,
+      host: () => host,
+      settings: {
+        model: o.model ?? row.model,
+        maxTokens: settings.maxTokens,
+        thinking: thinkingFromBudget(settings.thinkingBudget),
+        contextBudgetTokens: CONTEXT_BUDGET_TOKENS,
+      },
+      approvalMode: (o.approvalMode ?? row.approvalMode) === 'ask' ? 'ask' : 'auto',
+      approver: o.approver,
+      prompt: {
+        shares: grants.folders,
+        allowlist: [...grants.allowlist, ...grants.promptAllowlist],
+        timeZone: o.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+      },
+      ...(scheduler ? { scheduleAutomation: scheduler } : {}),
+    });
+    if (o.onEvent) session.on('event', o.onEvent);
+    return {
+      id,
+      session,
+      stop: async () => {
+        stopped = true;
+        const s = sandbox;
+        sandbox = undefined;
+        if (s) await (await s.catch(() => null))?.stop().catch(() => undefined);
+        fs.rmSync(runDir, { recursive: true, force: true });
+      },
+    };
+  }
+}
