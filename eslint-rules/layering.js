@@ -2,7 +2,7 @@
 //   shared ← platform ← store ← vm ← agent ← automations ← core ← web ← hosts (electron, cli)
 // `web` is the browser transport (the HTTP/WebSocket server): `paddock serve` connects it, and it
 // imports nothing of a host. Hosts never import each other (the Electron host is index.ts,
-// electron/, ipc/ and core-host/'s bridge side; the CLI is cli/).
+// electron/ — its core process's entry included — and ipc/; the CLI is cli/).
 // plus: only the Electron host and the preload may import `electron`; only the store may import
 // better-sqlite3; the renderer may import only shared and itself; the preload only shared.
 import path from 'node:path';
