@@ -1,4 +1,5 @@
 import { agentSuite } from './agent.js';
+import { artifactsSuite } from './artifacts.js';
 import { automationsSuite } from './automations.js';
 import { floodSuite } from './flood.js';
 import { uiSuite } from './ui.js';
@@ -11,4 +12,11 @@ export interface BenchSuite {
 }
 
 /** Suites in the order they run; the agent, automations and UI issues add theirs. */
-export const suites: BenchSuite[] = [vmSuite, floodSuite, agentSuite, automationsSuite, uiSuite];
+export const suites: BenchSuite[] = [
+  vmSuite,
+  floodSuite,
+  agentSuite,
+  automationsSuite,
+  uiSuite,
+  artifactsSuite,
+];

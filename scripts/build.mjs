@@ -60,6 +60,28 @@ await Promise.all([
     define: { 'process.env.NODE_ENV': '"production"' },
     logLevel: 'warning',
   }),
+  // The artifact frame's libraries that npm ships only as CommonJS, bundled for the browser, each
+  // setting the global the frame uses (ARTIFACT_LIBRARIES in src/main/core/artifact-frame.ts; the
+  // others are read from node_modules as they are).
+  ...Object.entries({
+    'react.js':
+      "globalThis.React = require('react'); globalThis.ReactDOM = Object.assign({}, require('react-dom'), require('react-dom/client'));",
+    'highlight.js': "globalThis.hljs = require('highlight.js/lib/common');",
+    'sucrase.js': "globalThis.sucrase = { transform: require('sucrase').transform };",
+  }).map(([name, contents]) =>
+    build({
+      stdin: { contents, resolveDir: root, loader: 'js' },
+      outfile: path.join(dist, 'artifact-lib', name),
+      platform: 'browser',
+      target: 'chrome120',
+      format: 'iife',
+      bundle: true,
+      minify: true,
+      legalComments: 'inline',
+      define: { 'process.env.NODE_ENV': '"production"' },
+      logLevel: 'warning',
+    }),
+  ),
 ]);
 
 for (const f of ['index.html', 'app.css']) {

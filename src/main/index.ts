@@ -1,6 +1,7 @@
 import { app, BrowserWindow, dialog, powerMonitor, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { registerArtifactScheme, serveArtifactFrames } from './electron/artifact-protocol.js';
 import { CoreBridge } from './electron/core-bridge.js';
 import { installMenu } from './electron/menu.js';
 import { notifier } from './electron/notifications.js';
@@ -28,6 +29,8 @@ if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   hardenApp(isAppUrl);
+  // The artifact frame's own origin; a scheme must be registered before "ready".
+  registerArtifactScheme();
   let core: CoreBridge | undefined;
   let win: BrowserWindow | undefined;
   const currentWindow = () => (win && !win.isDestroyed() ? win : undefined);
@@ -43,6 +46,7 @@ if (!app.requestSingleInstanceLock()) {
 
   void app.whenReady().then(() => {
     process.env.PADDOCK_HOME ??= app.getPath('userData');
+    serveArtifactFrames();
     const home = dataDir();
     const pickFolder = async (): Promise<string | null> => {
       const w = currentWindow();

@@ -3,6 +3,7 @@ import type { Res, Settings } from '../shared/api.js';
 import type { Grant } from '../shared/app-contract.js';
 import { call, useEvent } from './api/hooks.js';
 import { getApi } from './api/paddock.js';
+import { ArtifactOriginContext } from './components/ArtifactFrame.js';
 import { CoreStatusBanner } from './components/CoreStatusBanner.js';
 import { AutomationsPage } from './features/automations/AutomationsPage.js';
 import { FirstRun } from './features/first-run/FirstRun.js';
@@ -152,7 +153,7 @@ export function App() {
     );
   }
 
-  return (
+  const page = (
     <div className="shell">
       <Sidebar route={route} go={go} />
       <main className="content" id="main">
@@ -180,4 +181,6 @@ export function App() {
       {banner}
     </div>
   );
+  // Artifact frames (ArtifactFrame) come from the origin this host reports.
+  return <ArtifactOriginContext value={info.artifactOrigin}>{page}</ArtifactOriginContext>;
 }

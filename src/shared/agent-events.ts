@@ -28,5 +28,7 @@ export type AgentEvent =
   | { type: 'approval'; kind: 'tool' | 'network'; subject: string; answer: string; reason?: string }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'notice'; message: string }
+  /** `create_artifact` made an artifact (version 1) or a new version of one. */
+  | { type: 'artifact'; id: string; title: string; kind: string; version: number }
   | { type: 'error'; code: string; message: string }
   | { type: 'done'; stopReason: string; costUsd: number };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Result } from './result.js';
-import { appEvents, appRequests, type Grant } from './app-contract.js';
+import { appEvents, appRequests, artifactRequests, type Grant } from './app-contract.js';
 import { automationEvents, automationRequests } from './automations-contract.js';
 
 /**
@@ -51,6 +51,8 @@ export const requests = {
       schemaVersion: z.number().int(),
       dataDir: z.string(),
       host: z.enum(['electron', 'web', 'cli']),
+      /** Where artifact frames come from (Electron: its scheme; `serve`: the frame port). */
+      artifactOrigin: z.string().optional(),
     }),
   },
   'doctor:run': {
@@ -69,6 +71,8 @@ export const requests = {
   ...appRequests,
   // Automations, their runs and the inbox: automations-contract.ts.
   ...automationRequests,
+  // Artifacts the agent made, with their versions: app-contract.ts.
+  ...artifactRequests,
 } as const;
 
 /**

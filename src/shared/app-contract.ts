@@ -147,6 +147,13 @@ export const agentEventSchema = z.discriminatedUnion('type', [
     reason: z.string(),
   }),
   z.object({ type: z.literal('notice'), message: z.string() }),
+  z.object({
+    type: z.literal('artifact'),
+    id: z.string(),
+    title: z.string(),
+    kind: z.string(),
+    version: z.number(),
+  }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   z.object({ type: z.literal('done'), stopReason: z.string(), costUsd: z.number() }),
 ]) as unknown as z.ZodType<AgentEvent>;
@@ -172,6 +179,27 @@ export const imageProgressSchema = z.object({
   message: z.string().optional(),
 });
 export type ImageProgress = z.infer<typeof imageProgressSchema>;
+
+/**
+ * A file a task changed, as its preview shows it (`tasks:file`): text up to 1 MB, an image up to
+ * 5 MB as a `data:` address, or only what it is (binary, too large, gone).
+ */
+export const taskFileSchema = z.object({
+  kind: z.enum(['text', 'image', 'binary', 'too-large', 'missing']),
+  /** As asked: `share/relative/path`. */
+  path: z.string(),
+  /** Bytes on disk (0 when missing). */
+  size: z.number(),
+  /** The text, for `text`. */
+  content: z.string().optional(),
+  /** `data:image/…;base64,…`, for `image`. */
+  dataUrl: z.string().optional(),
+  /** The highlight.js language guessed from the name, for `text`. */
+  language: z.string().optional(),
+  /** The text before the task's edits, where the stored tool calls tell it. */
+  before: z.string().optional(),
+});
+export type TaskFile = z.infer<typeof taskFileSchema>;
 
 const folderRequest = z.object({ id: z.string().min(1), readOnly: z.boolean() }).strict();
 
@@ -206,6 +234,11 @@ export const appRequests = {
       network: z.array(networkDecisionSchema),
       running: z.boolean(),
     }),
+  },
+  /** The preview of one file a task changed (a name from `filesChanged`). */
+  'tasks:file': {
+    req: z.object({ id: z.string().min(1), path: z.string().min(1).max(4096) }).strict(),
+    res: taskFileSchema,
   },
   'tasks:send': {
     req: z.object({ id: z.string().min(1), prompt: z.string().trim().min(1) }).strict(),
@@ -258,6 +291,85 @@ export const appRequests = {
   'app:openLogs': {
     req: empty,
     res: z.object({ path: z.string(), opened: z.boolean() }),
+  },
+} as const;
+
+const artifactId = z.string().min(1).max(100);
+const artifactVersion = z.number().int().min(1).max(1_000_000);
+
+/** One artifact in a task's list: its newest version and when it last changed. */
+export const artifactSummarySchema = z.object({
+  id: z.string(),
+  /** The task (session) that made it; null for one made outside a task. */
+  taskId: z.string().nullable(),
+  title: z.string(),
+  /** html, svg, markdown, mermaid, react or code. */
+  kind: z.string(),
+  latestVersion: z.number().int(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type ArtifactSummary = z.infer<typeof artifactSummarySchema>;
+
+/** One version of an artifact with its content. */
+export const artifactSchema = z.object({
+  id: z.string(),
+  sessionId: z.string().nullable(),
+  title: z.string(),
+  kind: z.string(),
+  version: z.number().int(),
+  latestVersion: z.number().int(),
+  content: z.string(),
+  createdAt: z.number(),
+});
+export type Artifact = z.infer<typeof artifactSchema>;
+
+/**
+ * The file name an artifact version is saved or exported as: its title in letters, digits and
+ * dashes (safe on every file system and in a download attribute), the version, the extension.
+ * One rule for the core's export and the page's save.
+ */
+export function artifactFileName(title: string, version: number, ext: string): string {
+  const stem =
+    title
+      .normalize('NFKD')
+      .replace(/[^\w\s-]/g, '')
+      .trim()
+      .replace(/[\s_]+/g, '-')
+      .replace(/-+/g, '-')
+      .toLowerCase()
+      .slice(0, 60)
+      .replace(/^-|-$/g, '') || 'artifact';
+  return `${stem}-v${version}.${ext}`;
+}
+
+/**
+ * Request/response schemas of the artifact channels (spread into `requests` in api.ts): what
+ * `create_artifact` stored, by task, with every version, and as a standalone file to export.
+ */
+export const artifactRequests = {
+  'artifacts:list': {
+    /** A task's artifacts in the order they were made; without taskId, every one (newest first). */
+    req: z.object({ taskId: z.string().min(1).max(100).optional() }).strict(),
+    res: z.object({ artifacts: z.array(artifactSummarySchema) }),
+  },
+  'artifacts:get': {
+    /** One version; the newest when `version` is left out. */
+    req: z.object({ id: artifactId, version: artifactVersion.optional() }).strict(),
+    res: artifactSchema,
+  },
+  'artifacts:versions': {
+    req: z.object({ id: artifactId }).strict(),
+    res: z.object({
+      versions: z.array(
+        z.object({ version: z.number().int(), createdAt: z.number(), size: z.number().int() }),
+      ),
+    }),
+  },
+  'artifacts:export': {
+    /** A standalone HTML document (libraries inlined, no network) to save or open on its own. */
+    req: z.object({ id: artifactId, version: artifactVersion.optional() }).strict(),
+    res: z.object({ filename: z.string(), html: z.string() }),
   },
 } as const;
 

@@ -74,6 +74,10 @@ export class FakeWebContents extends Listeners {
     this.windowOpenHandler = fn;
   }
   send = record('webContents.send');
+  webRTCIPHandlingPolicy: string | undefined;
+  setWebRTCIPHandlingPolicy(policy: string): void {
+    this.webRTCIPHandlingPolicy = policy;
+  }
 }
 
 /** Every BrowserWindow constructed, in order. */
@@ -100,8 +104,45 @@ export class BrowserWindow extends Listeners {
   focus = record('win.focus');
 }
 
+/** A session's protocol: the handler registered per scheme. */
+export class FakeProtocol {
+  readonly handlers = new Map<string, Fn>();
+  handle(scheme: string, fn: Fn): void {
+    this.handlers.set(scheme, fn);
+  }
+}
+
+/** A session from session.fromPartition: its permission handlers and protocol. */
+export class FakeSession {
+  permissionRequestHandler: Fn | undefined;
+  permissionCheckHandler: Fn | undefined;
+  readonly protocol = new FakeProtocol();
+  setPermissionRequestHandler(fn: Fn) {
+    this.permissionRequestHandler = fn;
+  }
+  setPermissionCheckHandler(fn: Fn) {
+    this.permissionCheckHandler = fn;
+  }
+}
+
+/** Sessions made with session.fromPartition, by partition. */
+export const partitions = new Map<string, FakeSession>();
+
+export const protocol = {
+  /** Every scheme registered with registerSchemesAsPrivileged, in order. */
+  privileged: [] as unknown[],
+  registerSchemesAsPrivileged(schemes: unknown[]) {
+    protocol.privileged.push(...schemes);
+  },
+};
+
 export const session = {
+  fromPartition(partition: string): FakeSession {
+    if (!partitions.has(partition)) partitions.set(partition, new FakeSession());
+    return partitions.get(partition)!;
+  },
   defaultSession: {
+    protocol: new FakeProtocol(),
     permissionRequestHandler: undefined as Fn | undefined,
     permissionCheckHandler: undefined as Fn | undefined,
     headersReceived: undefined as Fn | undefined,
@@ -264,6 +305,9 @@ export function resetFake(): void {
   session.defaultSession.permissionRequestHandler = undefined;
   session.defaultSession.permissionCheckHandler = undefined;
   session.defaultSession.headersReceived = undefined;
+  session.defaultSession.protocol.handlers.clear();
+  partitions.clear();
+  protocol.privileged.length = 0;
   Object.assign(config, {
     singleInstanceLock: true,
     whenReady: () => new Promise<void>(() => undefined),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { APP_CSP, hardenApp } from '../../src/main/electron/security.js';
 import { createMainWindow } from '../../src/main/electron/windows.js';
-import { CONTENT_SECURITY_POLICY } from '../../src/main/web/server.js';
+import { appPagePolicy, CONTENT_SECURITY_POLICY } from '../../src/main/web/server.js';
 import * as fake from '../helpers/fake-electron.js';
 
 vi.mock('electron', () => import('../helpers/fake-electron.js'));
@@ -113,6 +113,26 @@ describe('hardenApp', () => {
     expect(ok.preventDefault).not.toHaveBeenCalled();
   });
 
+  it('lets a subframe load the artifact frame shell, and nothing else on its scheme', async () => {
+    const contents = await hardened();
+    const handler = contents.only('will-frame-navigate') as (e: unknown) => void;
+    const shell = { ...navEvent(), url: 'paddock-artifact://frame/frame.html', isMainFrame: false };
+    handler(shell);
+    expect(shell.preventDefault).not.toHaveBeenCalled();
+    for (const e of [
+      // The window itself never becomes the frame shell.
+      { ...navEvent(), url: 'paddock-artifact://frame/frame.html', isMainFrame: true },
+      { ...navEvent(), url: 'paddock-artifact://frame/lib/marked.js', isMainFrame: false },
+      { ...navEvent(), url: 'paddock-artifact://other/frame.html', isMainFrame: false },
+      // What an artifact's meta refresh or location change would ask for.
+      { ...navEvent(), url: 'http://127.0.0.1:9/x', isMainFrame: false },
+      { ...navEvent(), url: 'data:text/html,hi', isMainFrame: false },
+    ]) {
+      handler(e);
+      expect(e.preventDefault, `${e.url} main=${e.isMainFrame}`).toHaveBeenCalled();
+    }
+  });
+
   it('denies every window.open and sends only https links to the system browser', async () => {
     const contents = await hardened();
     const open = contents.windowOpenHandler as (d: { url: string }) => unknown;
@@ -158,10 +178,22 @@ describe('hardenApp', () => {
       cb: (r: unknown) => void,
     ) => void;
     const callback = vi.fn();
-    onHeaders({ responseHeaders: { 'X-Other': ['1'] } }, callback);
+    onHeaders({ url: 'https://x.example/', responseHeaders: { 'X-Other': ['1'] } }, callback);
     expect(callback).toHaveBeenCalledWith({
       responseHeaders: { 'X-Other': ['1'], 'Content-Security-Policy': [APP_CSP] },
     });
+  });
+
+  it('leaves the artifact frame its own policy', async () => {
+    await hardened();
+    const onHeaders = fake.session.defaultSession.headersReceived as (
+      d: unknown,
+      cb: (r: unknown) => void,
+    ) => void;
+    const callback = vi.fn();
+    const responseHeaders = { 'Content-Security-Policy': ["default-src 'none'"] };
+    onHeaders({ url: 'paddock-artifact://frame/frame.html', responseHeaders }, callback);
+    expect(callback).toHaveBeenCalledWith({});
   });
 
   it('does not touch the session before the app is ready', () => {
@@ -175,7 +207,12 @@ describe('the content security policy', () => {
     const d = directives(APP_CSP);
     expect(d.get('default-src')).toBe("'none'");
     expect(d.get('script-src')).toBe("'self'");
-    expect(APP_CSP).not.toMatch(/unsafe-inline|unsafe-eval|https?:|\*/);
+    expect(APP_CSP).not.toMatch(/unsafe-inline|unsafe-eval/);
+    // Frames: only artifact frames, from Electron's scheme or a loopback frame server (whose
+    // exact port `paddock serve` sends in its header; see below).
+    expect(d.get('frame-src')).toBe('paddock-artifact://frame http://127.0.0.1:*');
+    d.delete('frame-src');
+    expect([...d.values()].join(' ')).not.toMatch(/https?:|\*/);
   });
 
   it('is the one the web host sends, except frame-ancestors (a header-only directive)', () => {
@@ -186,6 +223,11 @@ describe('the content security policy', () => {
     // Electron policy leaves it out. Every other directive must match exactly.
     expect(web.get('frame-ancestors')).toBe("'none'");
     web.delete('frame-ancestors');
+    // frame-src: the web host sends its own frame port, one of those the shared <meta> allows.
+    const sent = directives(appPagePolicy('http://127.0.0.1:43210'));
+    expect(sent.get('frame-src')).toBe('http://127.0.0.1:43210');
+    expect(electron.get('frame-src')).toContain('http://127.0.0.1:*');
+    electron.delete('frame-src');
     expect(electron).toEqual(web);
   });
 

@@ -365,10 +365,7 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
         cwd: this.o.prompt.shares[0] ? `/mnt/${this.o.prompt.shares[0].name}` : '/root',
         signal,
         sessionId: this.id,
-        createArtifact: (a) => {
-          const row = this.o.store.artifacts.create({ sessionId: this.id, ...a });
-          return { id: row.id, version: row.version };
-        },
+        createArtifact: (a) => this.saveArtifact(a),
         ...(this.o.scheduleAutomation
           ? {
               scheduleAutomation: (input: ScheduleRequest) =>
@@ -384,6 +381,45 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
         err instanceof ToolError ? err.message : `${use.name} failed: ${(err as Error).message}`;
       return { content: message, isError: true };
     }
+  }
+
+  /**
+   * `create_artifact`: a new artifact, or a new version of one of this session's. Recorded as an
+   * `artifact` event too, so the task's history shows a card where it was made.
+   */
+  private saveArtifact(a: { title: string; kind: string; content: string; artifactId?: string }): {
+    id: string;
+    version: number;
+  } {
+    const repo = this.o.store.artifacts;
+    let id: string;
+    let version: number;
+    if (a.artifactId === undefined) {
+      const row = repo.create({
+        sessionId: this.id,
+        title: a.title,
+        kind: a.kind,
+        content: a.content,
+      });
+      ({ id, version } = row);
+    } else {
+      const existing = repo.summary(a.artifactId);
+      // SECURITY: a session revises only its own artifacts; another task's are not its to change.
+      if (!existing || existing.sessionId !== this.id)
+        throw new ToolError(
+          `There is no artifact ${a.artifactId} in this task; leave out artifact_id to make a new one.`,
+        );
+      if (existing.kind !== a.kind)
+        throw new ToolError(
+          `Artifact ${a.artifactId} is ${existing.kind}, and a revision keeps its kind; make a new ${a.kind} artifact instead.`,
+        );
+      id = existing.id;
+      version = repo.addVersion(id, a.content, a.title === existing.title ? undefined : a.title);
+    }
+    const event = { id, title: a.title, kind: a.kind, version };
+    this.record('artifact', event);
+    this.emitEvent({ type: 'artifact', ...event });
+    return { id, version };
   }
 
   /**

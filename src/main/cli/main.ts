@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { PaddockError } from '../../shared/result.js';
+import { registerArtifacts } from './artifacts-command.js';
 import { registerAutomations } from './automations-command.js';
 import { registerDaemon } from './daemon-command.js';
 import { registerDoctor } from './doctor-command.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerAutomations(program);
   registerDaemon(program);
+  registerArtifacts(program);
   return program;
 }
 

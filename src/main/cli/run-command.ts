@@ -221,6 +221,9 @@ function printHuman(e: AgentEvent): void {
         `  ${e.isError ? '✗' : '✓'} ${e.name}${e.exitCode !== undefined ? ` exit ${e.exitCode}` : ''} (${(e.durationMs / 1000).toFixed(1)} s)`,
       );
       break;
+    case 'artifact':
+      err(`  ◆ artifact “${e.title}” (${e.kind}) ${e.id} version ${e.version}`);
+      break;
     case 'retry':
       err(
         `… ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1})`,

@@ -12,7 +12,9 @@ import type { DoctorInputs } from './doctor.js';
 import type { Handlers } from './dispatch.js';
 import { EventBus } from './events.js';
 import { appHandlers } from './handlers/app.js';
+import { artifactHandlers } from './handlers/artifacts.js';
 import { automationHandlers } from './handlers/automations.js';
+import { fileHandlers } from './handlers/files.js';
 import { grantHandlers } from './handlers/grants.js';
 import { settingsHandlers } from './handlers/settings.js';
 import { taskHandlers } from './handlers/tasks.js';
@@ -121,7 +123,9 @@ export class Core {
       ...settingsHandlers(this),
       ...grantHandlers(this, opts),
       ...taskHandlers(this),
+      ...fileHandlers(this),
       ...automationHandlers(this),
+      ...artifactHandlers(this),
     };
     // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
     if (opts.runScheduler !== false) this.automations.start();

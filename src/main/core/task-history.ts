@@ -81,6 +81,16 @@ export function displayEvents(rows: SessionEventRow[]): AgentEvent[] {
         out.push({ type: 'approval', kind, subject, answer: String(p.answer ?? '') });
         break;
       }
+      case 'artifact':
+        if (typeof p.id === 'string' && typeof p.version === 'number')
+          out.push({
+            type: 'artifact',
+            id: p.id,
+            title: String(p.title ?? ''),
+            kind: String(p.kind ?? ''),
+            version: p.version,
+          });
+        break;
       case 'cancelled':
         out.push({ type: 'done', stopReason: 'cancelled', costUsd: 0 });
         break;

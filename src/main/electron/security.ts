@@ -1,11 +1,15 @@
 import { app, session, shell, type WebContents } from 'electron';
+import { ELECTRON_ARTIFACT_ORIGIN } from '../../shared/artifact-policy.js';
+import { isArtifactShellUrl, isArtifactUrl } from './artifact-protocol.js';
 
 /**
  * The CSP for the app's pages: `paddock serve`'s policy minus `frame-ancestors`, which browsers
  * ignore in the `<meta>` tag that carries it for a file:// page. No inline scripts, no remote.
+ * Frames: only artifact frames, from Electron's frame scheme or a loopback frame server. The
+ * `<meta>` in index.html carries this string in both hosts, so it names both; `paddock serve`'s
+ * header narrows it to its own frame port, and here will-frame-navigate admits only the scheme.
  */
-export const APP_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'";
+export const APP_CSP = `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-src ${ELECTRON_ARTIFACT_ORIGIN} http://127.0.0.1:*`;
 
 /**
  * Applies the window rules of STYLE.md to every web contents the app ever creates: navigation and
@@ -20,9 +24,12 @@ export function hardenApp(isAppUrl: (url: string) => boolean): void {
     contents.on('will-redirect', (event, url) => {
       if (!isAppUrl(url)) event.preventDefault();
     });
-    // SECURITY: frames inside the page may not navigate anywhere either.
+    // SECURITY: frames inside the page may not navigate anywhere either, but for a subframe to
+    // the artifact frame shell (which renders what the page posts it, offline).
     contents.on('will-frame-navigate', (event) => {
-      if (!isAppUrl(event.url)) event.preventDefault();
+      if (isAppUrl(event.url)) return;
+      if (!event.isMainFrame && isArtifactShellUrl(event.url)) return;
+      event.preventDefault();
     });
     // SECURITY: no new windows; https links open in the person's browser instead.
     contents.setWindowOpenHandler(({ url }) => {
@@ -40,6 +47,8 @@ export function hardenApp(isAppUrl: (url: string) => boolean): void {
       ses.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
       ses.setPermissionCheckHandler(() => false);
       ses.webRequest.onHeadersReceived((details, callback) => {
+        // The artifact frame keeps its own, stricter policy (ARTIFACT_CSP, from its handler).
+        if (isArtifactUrl(details.url)) return callback({});
         callback({
           responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [APP_CSP] },
         });

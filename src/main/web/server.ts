@@ -8,7 +8,8 @@ import path from 'node:path';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { err, type Result } from '../../shared/result.js';
 import type { Core } from '../core/core.js';
-import { dispatch } from '../core/dispatch.js';
+import { dispatch, type Handlers } from '../core/dispatch.js';
+import { startFrameServer } from './frame-server.js';
 
 /** What `paddock serve` needs to start: the core it exposes and where the renderer bundle is. */
 export interface WebHostOptions {
@@ -26,6 +27,8 @@ export interface WebHost {
   url: string;
   port: number;
   token: string;
+  /** The artifact frame's origin (its own loopback port), reported by `app:info`. */
+  artifactOrigin: string;
   /** Closes every socket and stops listening; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -75,6 +78,11 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** The page's policy as sent: the one place frames may come from is this launch's frame origin. */
+export function appPagePolicy(artifactOrigin: string): string {
+  return `${CONTENT_SECURITY_POLICY}; frame-src ${artifactOrigin}`;
+}
+
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -116,6 +124,14 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const staticRoot = path.resolve(opts.staticDir);
   const realStaticRoot = fs.realpathSync(staticRoot);
   let port = 0;
+  // The artifact frame: its own origin (another port), framed only by this page.
+  const frame = await startFrameServer({ frameAncestors: () => [...allowedOrigins()] });
+  const pagePolicy = appPagePolicy(frame.origin);
+  const info = opts.core.handlers['app:info'];
+  const handlers: Handlers = {
+    ...opts.core.handlers,
+    'app:info': async (req) => ({ ...(await info(req)), artifactOrigin: frame.origin }),
+  };
 
   const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const allowedOrigins = () => new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
@@ -161,7 +177,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     const headers: Record<string, string | number> = {
       'Content-Type': MIME[path.extname(file.path)] ?? 'application/octet-stream',
       'Content-Length': file.size,
-      'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+      'Content-Security-Policy': pagePolicy,
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
       'Cross-Origin-Opener-Policy': 'same-origin',
@@ -237,7 +253,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     try {
       const refusal = upgradeRefusal(req);
       if (refusal) return refuseUpgrade(socket, refusal.status);
-      wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, opts.core));
+      wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, opts.core, handlers));
     } catch (e) {
       // SECURITY: every upgrade is answered inside this catch; a throw becomes a 400.
       console.error('[paddock] web host: an upgrade failed:', e);
@@ -252,6 +268,9 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (e: unknown) => {
+    await frame.close();
+    throw e;
   });
   // SECURITY: a failed accept (EMFILE under a connection flood) is emitted here; unheard, it would
   // end the process.
@@ -263,13 +282,17 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     url: `http://127.0.0.1:${port}/?token=${token}`,
     port,
     token,
+    artifactOrigin: frame.origin,
     close: () =>
-      (closed ??= new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      })),
+      (closed ??= Promise.all([
+        frame.close(),
+        new Promise<void>((resolve) => {
+          for (const c of wss.clients) c.terminate();
+          wss.close();
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+      ]).then(() => undefined)),
   };
 }
 
@@ -381,7 +404,7 @@ function refuseUpgrade(socket: Duplex, status: number): void {
 }
 
 /** One connected page: requests in, results and events out, in the contract's shapes. */
-function serveSocket(ws: WebSocket, core: Core): void {
+function serveSocket(ws: WebSocket, core: Core, handlers: Handlers): void {
   /** Sends if the page is still there; never throws (it runs inside event and promise handlers). */
   const send = (msg: object) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -398,7 +421,7 @@ function serveSocket(ws: WebSocket, core: Core): void {
   ws.on('error', () => undefined);
   ws.on('message', (data, isBinary) => {
     // SECURITY: every message is answered inside this catch; a throw becomes an INTERNAL result.
-    answer(core, data, isBinary).then(send, (e: unknown) => {
+    answer(handlers, data, isBinary).then(send, (e: unknown) => {
       console.error('[paddock] web host: a message failed:', e);
       send({ id: null, result: err('INTERNAL', 'Paddock could not handle that message.') });
     });
@@ -407,7 +430,7 @@ function serveSocket(ws: WebSocket, core: Core): void {
 
 /** Parses one message as `{ id, channel, req }` and runs it; a malformed one gets BAD_REQUEST. */
 async function answer(
-  core: Core,
+  handlers: Handlers,
   data: RawData,
   isBinary: boolean,
 ): Promise<{ id: string | number | null; result: Result<unknown> }> {
@@ -437,5 +460,5 @@ async function answer(
       result: err('UNKNOWN_CHANNEL', 'The channel must be the name of an API call, like app:info.'),
     };
   }
-  return { id, result: await dispatch(core.handlers, channel, req) };
+  return { id, result: await dispatch(handlers, channel, req) };
 }

@@ -8,18 +8,38 @@ const artifactInput = z.object({
   title: z.string().min(1).max(200),
   kind: z.enum(ARTIFACT_KINDS),
   content: z.string().max(2_000_000),
+  artifact_id: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe(
+      'To revise an artifact made earlier in this task, its id (art_…): the content given becomes its next version. Leave out to make a new artifact.',
+    ),
 });
 
-/** `create_artifact`: stores something the agent made, with versions, for the person to view. */
+/**
+ * `create_artifact`: stores something the agent made, with versions, for the person to view. With
+ * `artifact_id` it adds a version to one of this session's artifacts instead (one tool, so the
+ * model revises by saying which artifact rather than choosing between two tools).
+ */
 export const createArtifactTool: Tool<typeof artifactInput> = {
   name: 'create_artifact',
   description:
-    'Save a document the person can view: html, svg, markdown, mermaid, react (JSX) or code. Stored with versions.',
+    'Save a document the person can view: html, svg, markdown, mermaid, react (JSX) or code. Stored with versions: to revise one you made in this task, pass its artifact_id with the complete new content (not a diff).',
   input: artifactInput,
   async run(input, ctx) {
-    const a = ctx.createArtifact(input);
+    const a = ctx.createArtifact({
+      title: input.title,
+      kind: input.kind,
+      content: input.content,
+      ...(input.artifact_id !== undefined ? { artifactId: input.artifact_id } : {}),
+    });
     return {
-      content: `Saved artifact “${input.title}” (${input.kind}) as ${a.id}, version ${a.version}.`,
+      content:
+        a.version === 1
+          ? `Saved artifact “${input.title}” (${input.kind}) as ${a.id}, version 1.`
+          : `Saved “${input.title}” (${input.kind}) as ${a.id}, version ${a.version}.`,
       isError: false,
     };
   },

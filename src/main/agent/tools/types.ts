@@ -17,7 +17,11 @@ export interface ToolContext {
   cwd: string;
   signal: AbortSignal;
   sessionId: string;
-  createArtifact(input: { title: string; kind: string; content: string }): {
+  /**
+   * Stores an artifact of this session, or with `artifactId` a new version of one (throws a
+   * ToolError sentence when that id is not one of this session's artifacts).
+   */
+  createArtifact(input: { title: string; kind: string; content: string; artifactId?: string }): {
     id: string;
     version: number;
   };

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ELECTRON_ARTIFACT_ORIGIN } from '../../../shared/artifact-policy.js';
 import type { Core, CoreOptions } from '../core.js';
 import type { Handlers } from '../dispatch.js';
 import { runDoctor } from '../doctor.js';
@@ -17,6 +18,8 @@ export function appHandlers(core: Core, opts: CoreOptions) {
       schemaVersion: core.store.schemaVersion,
       dataDir: opts.dataDir,
       host: opts.host,
+      // The web host adds its frame server's origin (it knows the port); Electron's is fixed.
+      ...(opts.host === 'electron' ? { artifactOrigin: ELECTRON_ARTIFACT_ORIGIN } : {}),
     }),
     'doctor:run': async () => {
       const key = core.apiKeys.status();

@@ -14,6 +14,31 @@ const KIND: Record<string, { label: string; tone: string }> = {
   skipped: { label: 'Skipped', tone: 'neutral' },
 };
 
+/** "N artifacts" of a run's task, linking to the task where they are shown; nothing when none. */
+function RunArtifacts(props: { taskId: string }) {
+  const [count, setCount] = useState<number | null>(null);
+  useEffect(() => {
+    let live = true;
+    call('artifacts:list', { taskId: props.taskId }).then(
+      (r) => live && setCount(r.artifacts.length),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.taskId]);
+  if (!count) return null;
+  return (
+    <a
+      className="inbox-artifacts"
+      href={hrefOf({ page: 'task', id: props.taskId })}
+      data-testid="inbox-artifacts"
+    >
+      {count} artifact{count === 1 ? '' : 's'}
+    </a>
+  );
+}
+
 /**
  * The inbox: one item per finished, missed or skipped automation run, unread until opened.
  * Opening an item marks it read and shows its summary with a link to the run's task.
@@ -105,6 +130,7 @@ export function InboxPage() {
                       {i.sessionId && (
                         <a href={hrefOf({ page: 'task', id: i.sessionId })}>Open the run’s task</a>
                       )}
+                      {i.sessionId && <RunArtifacts taskId={i.sessionId} />}
                       <span className="grow" />
                       <button
                         type="button"

@@ -1,12 +1,30 @@
-import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import {
+  Fragment,
+  memo,
+  useCallback,
+  useEffect,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
 import type { Res } from '../../../shared/api.js';
 import type { AgentEvent } from '../../../shared/agent-events.js';
 import type { Approval, TaskSummary } from '../../../shared/app-contract.js';
 import { call, useEvent } from '../../api/hooks.js';
 import { isAtBottom } from '../../components/virtual-window.js';
 import { formatCost, formatTokens, statusLabel, statusTone } from '../../lib/format.js';
+import {
+  marksByItem,
+  reduceWithArtifacts,
+  type ArtifactMark,
+  type TaskWithArtifacts,
+} from '../artifacts/artifact-model.js';
+import { ArtifactCard, ArtifactsPanel, type ArtifactFocus } from '../artifacts/ArtifactsPanel.js';
+import { Markdown } from '../../components/Markdown.js';
 import { ApprovalCard } from './ApprovalCard.js';
-import { emptyView, reduceAll, type TaskItem, type TaskViewModel } from './task-model.js';
+import { FilePreview } from './FilePreview.js';
+import { emptyView, type TaskItem } from './task-model.js';
 import { ToolCard } from './ToolCard.js';
 
 type Details = Res<'tasks:get'>;
@@ -27,7 +45,7 @@ const Item = memo(function Item(props: { item: TaskItem }) {
           data-testid="msg-assistant"
         >
           {it.thinking && !it.text && <p className="muted small">Thinking…</p>}
-          {it.text}
+          {it.text && <Markdown text={it.text} streaming={it.streaming} />}
         </div>
       );
     case 'tool':
@@ -67,6 +85,7 @@ function answerText(a: string): string {
 function TaskFacts(props: { task: TaskSummary; details: Details | null; touched: string[] }) {
   const { task, details } = props;
   const files = details?.filesChanged ?? [];
+  const [preview, setPreview] = useState<string | null>(null);
   return (
     <aside className="facts" aria-label="What this task can reach">
       <section>
@@ -124,15 +143,34 @@ function TaskFacts(props: { task: TaskSummary; details: Details | null; touched:
           <ul className="plain" data-testid="files-changed">
             {files.slice(0, 50).map((f) => (
               <li key={f} className="small">
-                <code>{f}</code>
+                <button
+                  type="button"
+                  className="file-link"
+                  title={`Preview ${f}`}
+                  onClick={() => setPreview(f)}
+                >
+                  <code>{f}</code>
+                </button>
               </li>
             ))}
             {files.length > 50 && <li className="muted small">and {files.length - 50} more</li>}
           </ul>
         )}
+        {preview && (
+          <FilePreview
+            key={preview}
+            taskId={task.id}
+            path={preview}
+            onClose={() => setPreview(null)}
+          />
+        )}
       </section>
     </aside>
   );
+}
+
+function emptyModel(): TaskWithArtifacts {
+  return { view: emptyView(), marks: [], newest: null };
 }
 
 /**
@@ -144,7 +182,11 @@ export function TaskView(props: { id: string }) {
   const { id } = props;
   const [task, setTask] = useState<TaskSummary | null>(null);
   const [details, setDetails] = useState<Details | null>(null);
-  const [view, setView] = useState<TaskViewModel>(() => emptyView());
+  const [model, setModel] = useState<TaskWithArtifacts>(emptyModel);
+  const view = model.view;
+  const [focus, setFocus] = useState<ArtifactFocus | null>(null);
+  const focusSeq = useRef(0);
+  const [artifactCount, setArtifactCount] = useState(0);
   const [approvals, setApprovals] = useState<Approval[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [followUp, setFollowUp] = useState('');
@@ -183,7 +225,8 @@ export function TaskView(props: { id: string }) {
         // only those arriving from now on are applied on top of it.
         queue.current = [];
         loaded.current = true;
-        setView({ ...reduceAll(emptyView(), d.events), running: d.running });
+        const m = reduceWithArtifacts(emptyModel(), d.events);
+        setModel({ ...m, view: { ...m.view, running: d.running } });
       },
       (e: Error) => live && setError(e.message),
     );
@@ -205,7 +248,7 @@ export function TaskView(props: { id: string }) {
       frame.current = 0;
       const batch = queue.current;
       queue.current = [];
-      if (batch.length) setView((v) => reduceAll(v, batch));
+      if (batch.length) setModel((m) => reduceWithArtifacts(m, batch));
     });
   });
   useEvent('task:changed', (t) => {
@@ -219,6 +262,17 @@ export function TaskView(props: { id: string }) {
   useEvent('approval:resolved', (r) => {
     if (r.taskId === id) setApprovals((list) => list.filter((x) => x.id !== r.id));
   });
+
+  // The artifacts panel follows the newest artifact event; a card the person clicks shows its own.
+  const openArtifact = useCallback((m: Pick<ArtifactMark, 'id' | 'version'>) => {
+    setFocus({ id: m.id, version: m.version, seq: ++focusSeq.current });
+  }, []);
+  useEffect(() => {
+    if (model.newest) openArtifact(model.newest);
+  }, [model.newest, openArtifact]);
+  const cards = useMemo(() => marksByItem(model.marks), [model.marks]);
+  const cardsAfter = (key: string | null) =>
+    cards.get(key)?.map((m) => <ArtifactCard key={m.key} mark={m} onOpen={openArtifact} />);
 
   // Follow the newest message while the person is at the bottom; never jump when they scrolled up.
   useLayoutEffect(() => {
@@ -291,7 +345,7 @@ export function TaskView(props: { id: string }) {
           {stopping ? 'Stopping…' : 'Stop'}
         </button>
       </header>
-      <div className="task-body">
+      <div className={`task-body ${artifactCount > 0 ? 'with-artifacts' : ''}`}>
         <div
           className="conversation"
           ref={scroller}
@@ -305,8 +359,12 @@ export function TaskView(props: { id: string }) {
           aria-live="off"
           data-testid="conversation"
         >
+          {cardsAfter(null)}
           {view.items.map((it) => (
-            <Item key={it.key} item={it} />
+            <Fragment key={it.key}>
+              <Item item={it} />
+              {cardsAfter(it.key)}
+            </Fragment>
           ))}
           {approvals.map((a) => (
             <ApprovalCard key={a.id} approval={a} />
@@ -317,6 +375,12 @@ export function TaskView(props: { id: string }) {
             </p>
           )}
         </div>
+        <ArtifactsPanel
+          taskId={id}
+          focus={focus}
+          changes={model.marks.length}
+          onCount={setArtifactCount}
+        />
         <TaskFacts task={task} details={details} touched={view.filesTouched} />
       </div>
       <form
