@@ -6,8 +6,10 @@ import {
   type Approver,
 } from '../../src/main/agent/session.js';
 import type { ToolHost } from '../../src/main/agent/tools/types.js';
-import type { Store } from '../../src/main/store/store.js';
-import type { MockMessagesApi } from '../support/messages-api/server.js';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { Store } from '../../src/main/store/store.js';
+import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
+import { tempDir } from './temp-dir.js';
 
 /** An approver that answers from fixed lists and remembers what it was asked. */
 export function scriptedApprover(
@@ -61,4 +63,30 @@ export function agentSession(
   const events: AgentEvent[] = [];
   session.on('event', (e) => events.push(e));
   return { session, events };
+}
+
+/**
+ * The usual frame of an agent test, registered in the calling describe: one local Messages API
+ * for the file, a fresh store per test, and after each test no problem on the server's side and
+ * no scripted step left unused.
+ */
+export function agentFixture(): { api: MockMessagesApi; store: Store } {
+  const fx = {} as { api: MockMessagesApi; store: Store };
+  let home: { dir: string; cleanup(): void };
+  beforeAll(async () => {
+    fx.api = await startMessagesApi({ apiKey: 'test-key' });
+  });
+  afterAll(() => fx.api.close());
+  beforeEach(() => {
+    home = tempDir();
+    fx.store = Store.open(home.dir);
+    fx.api.requests.length = 0;
+  });
+  afterEach(() => {
+    expect(fx.api.problems).toEqual([]);
+    expect(fx.api.remaining).toBe(0);
+    fx.store.dispose();
+    home.cleanup();
+  });
+  return fx;
 }

@@ -1,18 +1,13 @@
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../src/shared/agent-events.js';
 import { artifactFileName } from '../../src/shared/app-contract.js';
 import { Core } from '../../src/main/core/core.js';
 import { dispatch } from '../../src/main/core/dispatch.js';
 import { displayEvents } from '../../src/main/core/task-history.js';
-import { Store } from '../../src/main/store/store.js';
-import { agentSession } from '../helpers/agent.js';
+import { agentFixture, agentSession } from '../helpers/agent.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import {
-  startMessagesApi,
-  type MockMessagesApi,
-  type Step,
-} from '../support/messages-api/server.js';
+import type { MockMessagesApi, Step } from '../support/messages-api/server.js';
 
 const artifactCall = (id: string, input: Record<string, unknown>): Step => ({
   reply: {
@@ -37,27 +32,10 @@ function lastResults(api: MockMessagesApi): { content: string; is_error?: boolea
 }
 
 describe('artifacts: revising, events, the store and the contract', () => {
-  let api: MockMessagesApi;
-  let home: { dir: string; cleanup(): void };
-  let store: Store;
-
-  beforeAll(async () => {
-    api = await startMessagesApi({ apiKey: 'test-key' });
-  });
-  afterAll(() => api.close());
-  beforeEach(() => {
-    home = tempDir();
-    store = Store.open(home.dir);
-    api.requests.length = 0;
-  });
-  afterEach(() => {
-    expect(api.problems).toEqual([]);
-    expect(api.remaining).toBe(0);
-    store.dispose();
-    home.cleanup();
-  });
+  const fx = agentFixture();
 
   it('revises its own artifact with artifact_id, emits and stores an artifact event each time', async () => {
+    const { api, store } = fx;
     api.enqueue(artifactCall('toolu_1', { title: 'Plan', kind: 'markdown', content: '# v1\n' }));
     const { session, events } = agentSession(store, api);
     const first = new Promise<AgentEvent>((resolve) =>
@@ -117,6 +95,7 @@ describe('artifacts: revising, events, the store and the contract', () => {
   });
 
   it("refuses another task's artifact, an unknown id and a change of kind, each in a sentence", async () => {
+    const { api, store } = fx;
     const other = store.sessions.create({ title: 'o', model: 'm', approvalMode: 'auto' });
     const theirs = store.artifacts.create({
       sessionId: other.id,
@@ -173,6 +152,7 @@ describe('artifacts: revising, events, the store and the contract', () => {
   });
 
   it('lists by session in the order made, every one newest first, and bounds the list', () => {
+    const { store } = fx;
     const s = store.sessions.create({ title: 's', model: 'm', approvalMode: 'auto' });
     const a = store.artifacts.create({ sessionId: s.id, title: 'A', kind: 'code', content: 'a' });
     const b = store.artifacts.create({ sessionId: s.id, title: 'B', kind: 'code', content: 'b' });

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { AutomationPlan } from '../../../shared/app-contract.js';
 import { ToolError, type Tool } from './types.js';
-
-export const ARTIFACT_KINDS = ['html', 'svg', 'markdown', 'mermaid', 'react', 'code'] as const;
+import { ARTIFACT_KINDS } from '../../../shared/artifact-policy.js';
 
 const artifactInput = z.object({
   title: z.string().min(1).max(200),

@@ -4,6 +4,7 @@ import type { Artifact, ArtifactSummary } from '../../../shared/app-contract.js'
 import type { ArtifactKind } from '../../../shared/artifact-policy.js';
 import { call } from '../../api/hooks.js';
 import { ArtifactFrame } from '../../components/ArtifactFrame.js';
+import { DiffLines } from '../../components/DiffLines.js';
 import { formatWhen } from '../../lib/format.js';
 import { lineDiff } from '../../lib/line-diff.js';
 import { copyText, exportArtifact, saveSource } from './artifact-actions.js';
@@ -94,7 +95,6 @@ function useHeight(ref: RefObject<HTMLElement | null>): number {
 /** The line diff between two versions, with what was added and removed marked. */
 const DiffView = memo(function DiffView(props: { before: string; after: string; label: string }) {
   const d = useMemo(() => lineDiff(props.before, props.after), [props.before, props.after]);
-  const shown = d.lines.slice(0, MAX_DIFF_LINES);
   return (
     <div className="artifact-diff" data-testid="artifact-diff" aria-label={props.label}>
       <p className="muted small diff-summary" data-testid="artifact-diff-summary">
@@ -105,22 +105,7 @@ const DiffView = memo(function DiffView(props: { before: string; after: string; 
       {d.added + d.removed === 0 ? (
         <p className="muted small">These versions are the same.</p>
       ) : (
-        <pre className="diff-lines">
-          {shown.map((l, i) => (
-            <div key={i} className={`diff-line ${l.op}`}>
-              <span className="diff-mark" aria-hidden="true">
-                {l.op === 'add' ? '+' : l.op === 'del' ? '−' : ' '}
-              </span>
-              <span className="sr-only">
-                {l.op === 'add' ? 'added: ' : l.op === 'del' ? 'removed: ' : ''}
-              </span>
-              {l.text || ' '}
-            </div>
-          ))}
-          {d.lines.length > shown.length && (
-            <div className="muted">… and {d.lines.length - shown.length} more lines</div>
-          )}
-        </pre>
+        <DiffLines lines={d.lines} max={MAX_DIFF_LINES} />
       )}
     </div>
   );

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { TaskFile } from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
 import { ArtifactFrame } from '../../components/ArtifactFrame.js';
+import { DiffLines } from '../../components/DiffLines.js';
 import { CodeBlock } from '../../components/Markdown.js';
 import { lineDiff } from '../../lib/line-diff.js';
 
@@ -158,7 +159,6 @@ function Body(props: { file: TaskFile; view: View }) {
 /** What the agent's edits changed, line by line. */
 function Changes(props: { before: string; after: string }) {
   const diff = useMemo(() => lineDiff(props.before, props.after), [props.before, props.after]);
-  const shown = diff.lines.slice(0, MAX_DIFF_LINES);
   return (
     <div data-testid="file-diff">
       <p className="small muted">
@@ -166,22 +166,7 @@ function Changes(props: { before: string; after: string }) {
         {diff.removed} removed{diff.exact ? '' : ' (shown as one block: too different to align)'}.
         Changes made by commands it ran are not included.
       </p>
-      <pre className="diff">
-        {shown.map((l, i) => (
-          <div key={i} className={`diff-line ${l.op}`}>
-            <span className="diff-sign" aria-hidden="true">
-              {l.op === 'add' ? '+' : l.op === 'del' ? '−' : ' '}
-            </span>
-            <span className="sr-only">
-              {l.op === 'add' ? 'added: ' : l.op === 'del' ? 'removed: ' : ''}
-            </span>
-            {l.text || ' '}
-          </div>
-        ))}
-      </pre>
-      {diff.lines.length > shown.length && (
-        <p className="small muted">and {diff.lines.length - shown.length} more lines.</p>
-      )}
+      <DiffLines lines={diff.lines} max={MAX_DIFF_LINES} className="diff" />
     </div>
   );
 }
