@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -32,53 +31,22 @@ import {
 import { repoRoot } from '../helpers/cli.js';
 import * as fake from '../helpers/fake-electron.js';
 import { connectApi } from '../helpers/serve.js';
+import { cspDirectives as directives, request } from '../helpers/http.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-vi.mock('electron', () => import('../helpers/fake-electron.js'));
+const get = (port: number, urlPath: string, opts: { host?: string; method?: string } = {}) =>
+  request(port, urlPath, {
+    ...(opts.method ? { method: opts.method } : {}),
+    ...(opts.host ? { headers: { host: opts.host } } : {}),
+  });
 
-/** Directives of a CSP string, by name. */
-function directives(csp: string): Map<string, string> {
-  return new Map(
-    csp
-      .split(';')
-      .map((d) => d.trim())
-      .filter(Boolean)
-      .map((d) => {
-        const [name, ...values] = d.split(/\s+/);
-        return [name!, values.join(' ')];
-      }),
-  );
-}
+vi.mock('electron', () => import('../helpers/fake-electron.js'));
 
 /** The document with the text of every <script> and <style> element taken out. */
 function markupOnly(html: string): string {
   return html
     .replace(/<script\b[^>]*>[\s\S]*?<\/script>/gi, '<script></script>')
     .replace(/<style\b[^>]*>[\s\S]*?<\/style>/gi, '<style></style>');
-}
-
-function get(port: number, urlPath: string, opts: { host?: string; method?: string } = {}) {
-  return new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>(
-    (resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: urlPath,
-          method: opts.method ?? 'GET',
-          agent: false,
-          headers: { host: opts.host ?? `127.0.0.1:${port}` },
-        },
-        (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    },
-  );
 }
 
 beforeAll(() => {

@@ -5,6 +5,7 @@ import { APP_CSP, hardenApp } from '../../src/main/electron/security.js';
 import { createMainWindow } from '../../src/main/electron/windows.js';
 import { appPagePolicy, CONTENT_SECURITY_POLICY } from '../../src/main/web/server.js';
 import * as fake from '../helpers/fake-electron.js';
+import { cspDirectives as directives } from '../helpers/http.js';
 
 vi.mock('electron', () => import('../helpers/fake-electron.js'));
 
@@ -26,20 +27,6 @@ async function hardened() {
   const created = fake.app.only('web-contents-created') as (e: unknown, c: unknown) => void;
   created({}, contents);
   return contents;
-}
-
-/** Directives of a CSP string, by name. */
-function directives(csp: string): Map<string, string> {
-  return new Map(
-    csp
-      .split(';')
-      .map((d) => d.trim())
-      .filter(Boolean)
-      .map((d) => {
-        const [name, ...values] = d.split(/\s+/);
-        return [name!, values.join(' ')];
-      }),
-  );
 }
 
 beforeEach(() => fake.resetFake());

@@ -1,36 +1,17 @@
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Core } from '../../src/main/core/core.js';
 import { startWebHost, type WebHost } from '../../src/main/web/server.js';
+import { request } from '../helpers/http.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';
 
-/** A raw request so the test controls the Host header exactly. */
-function get(port: number, urlPath: string, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>(
-    (resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: urlPath,
-          headers: { host: `127.0.0.1:${port}`, ...headers },
-        },
-        (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    },
-  );
-}
+/** A raw GET so the test controls the Host header exactly. */
+const get = (port: number, urlPath: string, headers: Record<string, string> = {}) =>
+  request(port, urlPath, { headers });
+import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';
 
 /**
  * Bytes straight onto a TCP socket, for request lines and headers that `http.request` would
