@@ -22,7 +22,7 @@ export const unattendedApprover: Required<Approver> = {
 };
 
 /** How a host is written in an allowlist: bare on 80/443, with its port otherwise. */
-export function allowlistEntryFor(host: string, port: number): string {
+function allowlistEntryFor(host: string, port: number): string {
   return port === 80 || port === 443 ? host : `${host}:${port}`;
 }
 

@@ -146,6 +146,21 @@ export interface CompiledSchedule {
   between(from: number, to: number, limit?: number): number[];
 }
 
+/** The next `count` slots of a schedule from `from` (a slot at `from` itself included). */
+export function upcomingSlots(c: CompiledSchedule, from: number, count: number): number[] {
+  const out: number[] = [];
+  let t = from;
+  let inclusive = true;
+  while (out.length < count) {
+    const n = c.next(t, inclusive);
+    if (n === null) break;
+    out.push(n);
+    t = n;
+    inclusive = false;
+  }
+  return out;
+}
+
 /** Places a local time in the zone: gaps shift forward, repeated times take the first. */
 export function placeLocal(local: Temporal.PlainDateTime, tz: string): number {
   return local.toZonedDateTime(tz, { disambiguation: 'compatible' }).epochMilliseconds;

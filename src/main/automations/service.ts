@@ -9,14 +9,16 @@ import type {
 } from '../store/automations-repo.js';
 import type { RunRow } from '../store/runs-repo.js';
 import type { AutomationTables } from '../store/store.js';
-import {
-  InvalidAllowlistEntryError,
-  parseAllowlistEntry,
-  type AllowlistSource,
-} from '../vm/egress/allowlist.js';
+import { checkedAllowlistEntry } from '../vm/egress/allowlist.js';
 import { resolveGrants } from '../vm/grants.js';
 import { parseSchedulePhrase } from './phrase.js';
-import { compileSchedule, formatSchedule, formatSlot, parseScheduleText } from './schedule.js';
+import {
+  compileSchedule,
+  formatSchedule,
+  formatSlot,
+  parseScheduleText,
+  upcomingSlots,
+} from './schedule.js';
 
 /** What a person (CLI, UI) or the agent's `schedule_automation` tool gives to create one. */
 export interface AutomationInput {
@@ -42,17 +44,6 @@ export interface AutomationInput {
 }
 
 const POLICIES: readonly MissedPolicy[] = ['skip', 'once', 'all'];
-
-/** One allowlist entry checked as the egress proxy will read it; a sentence if it is unusable. */
-function checkHost(entry: string, source: AllowlistSource): void {
-  try {
-    parseAllowlistEntry(entry, { source });
-  } catch (e) {
-    if (e instanceof InvalidAllowlistEntryError)
-      throw new PaddockError('BAD_ALLOW_HOST', e.message);
-    throw e;
-  }
-}
 
 /** Folders as path and mode only, as people and the page see them (a share's name is the VM's). */
 export function plainFolders(
@@ -135,8 +126,8 @@ export class AutomationService {
     const folders = grantFolders(input.folders ?? [], this.opts.dataDir);
     const allowlist = input.allowHosts ?? [];
     const promptAllowlist = (input.promptAllowHosts ?? []).filter((h) => !allowlist.includes(h));
-    for (const h of allowlist) checkHost(h, 'configured');
-    for (const h of promptAllowlist) checkHost(h, 'prompt');
+    for (const h of allowlist) checkedAllowlistEntry(h, 'configured');
+    for (const h of promptAllowlist) checkedAllowlistEntry(h, 'prompt');
     const timeoutMs = input.timeoutMs ?? 30 * 60_000;
     if (!(timeoutMs > 0))
       throw new PaddockError('BAD_OPTION', 'The run timeout must be more than zero.');
@@ -192,7 +183,7 @@ export class AutomationService {
     if (patch.folders !== undefined)
       change.folders = grantFolders(patch.folders, this.opts.dataDir);
     if (patch.allowHosts !== undefined) {
-      for (const h of patch.allowHosts) checkHost(h, 'configured');
+      for (const h of patch.allowHosts) checkedAllowlistEntry(h, 'configured');
       change.allowlist = patch.allowHosts;
     }
     const tzChanged = patch.tz !== undefined && patch.tz !== cur.tzid;
@@ -279,18 +270,11 @@ export class AutomationService {
   /** The next `count` slots from `from` (default now), as epoch milliseconds. */
   nextSlots(id: string, count: number, from = this.now()): number[] {
     const a = this.require(id);
-    const c = compileSchedule(parseScheduleText(a.rrule, { validate: false }));
-    const out: number[] = [];
-    let t = from;
-    let inclusive = true;
-    while (out.length < count) {
-      const n = c.next(t, inclusive);
-      if (n === null) break;
-      out.push(n);
-      t = n;
-      inclusive = false;
-    }
-    return out;
+    return upcomingSlots(
+      compileSchedule(parseScheduleText(a.rrule, { validate: false })),
+      from,
+      count,
+    );
   }
 }
 

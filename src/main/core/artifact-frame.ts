@@ -569,23 +569,54 @@ export function artifactShell(): string {
   return shell('Artifact', '', frameScript({ libBase: '' }));
 }
 
+/** One file a frame origin serves: its body and the headers every frame host sends with it. */
+export interface ArtifactFrameFile {
+  body: Buffer<ArrayBuffer>;
+  /** Content-Type, ARTIFACT_CSP and the rest of the policy headers; hosts add only their own. */
+  headers: Readonly<Record<string, string>>;
+}
+
 /**
  * What a frame origin serves at `pathname`: the shell at /frame.html, a library at /lib/<name>,
  * nothing else (null). Shared by `paddock serve`'s frame server and Electron's frame scheme.
  */
-export function artifactFrameFile(pathname: string): { type: string; body: string } | null {
+export function artifactFrameFile(pathname: string): ArtifactFrameFile | null {
   if (pathname === ARTIFACT_SHELL_PATH) {
-    shellCache ??= artifactShell();
-    return { type: 'text/html; charset=utf-8', body: shellCache };
+    shellCache ??= frameFile('text/html; charset=utf-8', artifactShell());
+    return shellCache;
   }
   const name = pathname.startsWith('/lib/') ? pathname.slice('/lib/'.length) : '';
   if (!Object.hasOwn(ARTIFACT_LIBRARIES, name)) return null;
+  let file = libraryFileCache.get(name);
+  if (!file) {
+    const type = name.endsWith('.css')
+      ? 'text/css; charset=utf-8'
+      : 'text/javascript; charset=utf-8';
+    file = frameFile(type, readArtifactLibrary(name));
+    libraryFileCache.set(name, file);
+  }
+  return file;
+}
+let shellCache: ArtifactFrameFile | undefined;
+/** Each library's body, encoded once (not per request). */
+const libraryFileCache = new Map<string, ArtifactFrameFile>();
+
+function frameFile(type: string, text: string): ArtifactFrameFile {
   return {
-    type: name.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8',
-    body: readArtifactLibrary(name),
+    body: Buffer.from(text),
+    headers: {
+      'Content-Type': type,
+      'Content-Security-Policy': ARTIFACT_CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      // SECURITY: no DNS prefetch of names an artifact mentions.
+      'X-DNS-Prefetch-Control': 'off',
+      // The sandboxed frame's origin is opaque, so even its own /lib/* loads are cross-origin:
+      // `same-origin` would block them. Nothing here is secret (public libraries and a shell).
+      'Cross-Origin-Resource-Policy': 'cross-origin',
+    },
   };
 }
-let shellCache: string | undefined;
 
 function shell(title: string, embedded: string, script: string): string {
   return (

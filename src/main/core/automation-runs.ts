@@ -27,7 +27,7 @@ export class SessionRunExecutor implements RunExecutor {
   constructor(private readonly d: SessionRunDeps) {}
 
   async execute(job: RunJob): Promise<RunResult> {
-    if (!hasKey(this.d.sessions))
+    if (!this.d.sessions.hasCredentials())
       return {
         status: 'failed',
         finalText: '',
@@ -84,14 +84,5 @@ export class SessionRunExecutor implements RunExecutor {
       await live.stop();
       this.d.onSessionChanged?.(sessionId);
     }
-  }
-}
-
-function hasKey(sessions: SessionFactory): boolean {
-  try {
-    sessions.credentials();
-    return true;
-  } catch {
-    return false;
   }
 }

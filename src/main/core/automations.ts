@@ -5,7 +5,7 @@ import { PaddockError } from '../../shared/result.js';
 import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
 import type { Clock } from '../automations/clock.js';
 import { parseSchedulePhrase } from '../automations/phrase.js';
-import { compileSchedule } from '../automations/schedule.js';
+import { compileSchedule, upcomingSlots } from '../automations/schedule.js';
 import { Scheduler, type SchedulerEvent } from '../automations/scheduler.js';
 import { AutomationService, describeCreated, plainFolders } from '../automations/service.js';
 import type { AutomationRow } from '../store/automations-repo.js';
@@ -270,17 +270,7 @@ export class AppAutomations {
     const now = this.d.scheduler?.clock?.now() ?? Date.now();
     try {
       const s = parseSchedulePhrase(schedule, { now, ...(tz ? { tz } : {}) });
-      const c = compileSchedule(s);
-      const times: number[] = [];
-      let t = now;
-      let inclusive = true;
-      while (times.length < 5) {
-        const n = c.next(t, inclusive);
-        if (n === null) break;
-        times.push(n);
-        t = n;
-        inclusive = false;
-      }
+      const times = upcomingSlots(compileSchedule(s), now, 5);
       return {
         problem: times.length ? null : 'This schedule has no time left in the future.',
         tzid: s.tzid,

@@ -60,7 +60,7 @@ export function createCore(opts: CoreOptions): Core {
 }
 
 /** System power changes, for the scheduler: missed automation slots are judged on resume. */
-export type PowerEvents = { resume: []; suspend: [] };
+type PowerEvents = { resume: []; suspend: [] };
 
 /**
  * The core services wired once and shared by every host; hosts only add a transport.

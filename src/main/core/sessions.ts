@@ -9,7 +9,7 @@ import { ToolError, type AutomationScheduler, type ToolHost } from '../agent/too
 import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import type { ShareSpec, VmBackend } from '../vm/backend.js';
-import { Allowlist, InvalidAllowlistEntryError } from '../vm/egress/allowlist.js';
+import { checkedAllowlistEntry } from '../vm/egress/allowlist.js';
 import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
 import type { BoundaryFinding } from '../vm/protected-paths.js';
 import { Sandbox } from '../vm/sandbox.js';
@@ -17,20 +17,12 @@ import type { WarmPool } from '../vm/warm-pool.js';
 import type { ApiKeys, ModelCredentials } from './api-keys.js';
 
 /** A session keeps its conversation under this many (estimated) tokens. */
-export const CONTEXT_BUDGET_TOKENS = 400_000;
+const CONTEXT_BUDGET_TOKENS = 400_000;
 
-/**
- * Checks allowlist entries with the one parser the proxy uses; a bad one is a BAD_ALLOW_HOST
- * error with the parser's sentence (what is wrong and how to write it).
- */
+/** Every entry checked as the egress proxy will read it; BAD_ALLOW_HOST with a sentence if not. */
 export function checkAllowlists(configured: string[], prompt: string[] = []): void {
-  try {
-    new Allowlist(configured, prompt);
-  } catch (e) {
-    if (e instanceof InvalidAllowlistEntryError)
-      throw new PaddockError('BAD_ALLOW_HOST', e.message);
-    throw e;
-  }
+  for (const e of configured) checkedAllowlistEntry(e, 'configured');
+  for (const e of prompt) checkedAllowlistEntry(e, 'prompt');
 }
 
 /** Folders and hosts with where each came from: what a session or automation is given. */
@@ -133,6 +125,11 @@ export class SessionFactory {
     const row = this.d.store.sessions.get(id);
     if (!row) throw new PaddockError('NOT_FOUND', 'That task no longer exists.');
     return row;
+  }
+
+  /** Whether a key is there now (entered, or ANTHROPIC_API_KEY). */
+  hasCredentials(): boolean {
+    return this.d.apiKeys.resolve() !== null;
   }
 
   /** The key and endpoint sessions use now; a NO_API_KEY error that says where to enter one. */

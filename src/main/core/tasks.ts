@@ -217,8 +217,9 @@ export class TaskManager {
   }
 
   private changed(id: string): void {
-    if (!this.disposed && this.d.store.sessions.get(id))
-      this.d.events.emit('task:changed', this.summary(id));
+    if (this.disposed) return;
+    const row = this.d.store.sessions.get(id);
+    if (row) this.d.events.emit('task:changed', this.toSummary(row));
   }
 
   private async start(id: string, prompt: string): Promise<void> {

@@ -2,7 +2,7 @@ import type { DoctorInputs } from './doctor.js';
 import { describeMissingTools, installCommand, missingHostTools } from '../vm/host-tools.js';
 import { findImage, imageBuildProblem } from '../vm/image.js';
 import { mountNamespaceSupport } from '../vm/mount-namespace.js';
-import { chooseBackend } from '../vm/choose-backend.js';
+import { chooseBackend, type BackendChoice } from '../vm/choose-backend.js';
 import { QemuBackend } from '../vm/qemu/backend.js';
 
 /**
@@ -11,17 +11,21 @@ import { QemuBackend } from '../vm/qemu/backend.js';
  */
 export async function vmDoctorInputs(
   dataDir: string,
+  /** The backend a core already chose; without it (the CLI's doctor) it is chosen here, once. */
+  chosen?: BackendChoice,
 ): Promise<Pick<DoctorInputs, 'probeAccel' | 'image' | 'hostTools' | 'backend'>> {
   const image = await findImage(dataDir).catch(() => null);
+  let choice: BackendChoice | Error;
+  try {
+    choice = chosen ?? chooseBackend({ dataDir });
+  } catch (e) {
+    choice = e as Error;
+  }
   return {
-    backend: () => {
-      try {
-        const c = chooseBackend({ dataDir });
-        return { status: 'ok', detail: `${c.kind}: ${c.reason}` };
-      } catch (e) {
-        return { status: 'fail', detail: (e as Error).message, fix: 'unset PADDOCK_BACKEND' };
-      }
-    },
+    backend: () =>
+      choice instanceof Error
+        ? { status: 'fail', detail: choice.message, fix: 'unset PADDOCK_BACKEND' }
+        : { status: 'ok', detail: `${choice.kind}: ${choice.reason}` },
     hostTools: () => {
       // Image tools matter only while there is no image to use.
       const missing = missingHostTools(image ? ['vm'] : ['vm', 'image']);
@@ -64,7 +68,8 @@ export async function vmDoctorInputs(
           fix: 'paddock image build',
         };
       }
-      const { backend } = chooseBackend({ dataDir });
+      if (choice instanceof Error) return { accel: 'unknown', detail: choice.message };
+      const { backend } = choice;
       if (!(backend instanceof QemuBackend)) {
         return { accel: 'unknown', detail: 'This backend needs no KVM probe.' };
       }

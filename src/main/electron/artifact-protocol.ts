@@ -4,7 +4,7 @@ import {
   ARTIFACT_SHELL_PATH,
   ELECTRON_ARTIFACT_ORIGIN,
 } from '../../shared/artifact-policy.js';
-import { ARTIFACT_CSP, artifactFrameFile } from '../core/artifact-frame.js';
+import { artifactFrameFile } from '../core/artifact-frame.js';
 
 /**
  * The artifact frame's origin in the Electron app: `paddock-artifact://frame`, a scheme of its
@@ -52,17 +52,7 @@ export function artifactProtocolResponse(request: { url: string; method: string 
   if (request.method !== 'GET') return new Response(null, { status: 405 });
   const file = artifactFrameFile(url.pathname);
   if (!file) return new Response('Not found.\n', { status: 404 });
-  return new Response(file.body, {
-    status: 200,
-    headers: {
-      'Content-Type': file.type,
-      'Content-Security-Policy': ARTIFACT_CSP,
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      'X-DNS-Prefetch-Control': 'off',
-      'Cross-Origin-Resource-Policy': 'cross-origin',
-    },
-  });
+  return new Response(file.body, { status: 200, headers: file.headers });
 }
 
 /**

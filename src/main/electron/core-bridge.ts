@@ -84,11 +84,6 @@ export class CoreBridge {
     return this.child?.pid;
   }
 
-  /** The last status told to the windows; null until the first crash. */
-  get status(): CoreStatus | null {
-    return this.current;
-  }
-
   /** Starts the core process (once; later starts are the bridge's own restarts). */
   start(): void {
     if (this.child || this.stopping) return;

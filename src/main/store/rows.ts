@@ -1,5 +1,25 @@
 import type { Database } from 'better-sqlite3';
 
+/** Column ↔ field names, worked out once per name (rows are read by the thousand). */
+const fieldOfColumn = new Map<string, string>();
+const columnOfField = new Map<string, string>();
+function fieldOf(column: string): string {
+  let f = fieldOfColumn.get(column);
+  if (f === undefined) {
+    f = column.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+    fieldOfColumn.set(column, f);
+  }
+  return f;
+}
+function columnOf(field: string): string {
+  let c = columnOfField.get(field);
+  if (c === undefined) {
+    c = field.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+    columnOfField.set(field, c);
+  }
+  return c;
+}
+
 /** What SQLite takes as a parameter (better-sqlite3 refuses booleans and undefined). */
 type SqlValue = string | number | bigint | Buffer | null;
 
@@ -25,7 +45,7 @@ export class RowCodec<Row> {
   readonly read = (raw: unknown): Row => {
     const row: Record<string, unknown> = {};
     for (const [column, v] of Object.entries(raw as Record<string, unknown>)) {
-      const field = column.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+      const field = fieldOf(column);
       if (this.json.has(field)) row[field] = JSON.parse(v as string);
       else if (this.bool.has(field)) row[field] = v === 1;
       else row[field] = v;
@@ -38,7 +58,7 @@ export class RowCodec<Row> {
     const values: Record<string, SqlValue> = {};
     for (const [field, v] of Object.entries(fields)) {
       if (v === undefined) continue;
-      const column = field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      const column = columnOf(field);
       if (this.json.has(field)) values[column] = JSON.stringify(v);
       else if (this.bool.has(field)) values[column] = v ? 1 : 0;
       else values[column] = v as SqlValue;

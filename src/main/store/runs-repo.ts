@@ -64,13 +64,6 @@ export class RunsRepo {
     return runRows.byId(this.db, id);
   }
 
-  forSlot(automationId: string, slotAt: number): RunRow | undefined {
-    const r = this.db
-      .prepare('SELECT * FROM runs WHERE automation_id = ? AND slot_at = ?')
-      .get(automationId, slotAt);
-    return r === undefined ? undefined : runRows.read(r);
-  }
-
   /** Runs, newest slot first; of one automation when `automationId` is given. */
   list(automationId?: string, limit = 1000): RunRow[] {
     const rows = automationId

@@ -1,7 +1,16 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ARTIFACT_SHELL_PATH } from '../../shared/artifact-policy.js';
 import { ARTIFACT_CSP, artifactFrameFile } from '../core/artifact-frame.js';
+import {
+  BAD_REQUEST,
+  closeOnce,
+  closeServer,
+  hostRefusal,
+  listenOnLoopback,
+  refuse,
+  targetRefusal,
+  type Refusal,
+} from './loopback.js';
 
 /** How the frame server is started: which pages may embed the shell. */
 export interface FrameServerOptions {
@@ -32,43 +41,32 @@ const MAX_HEADER_BYTES = 16 * 1024;
  */
 export async function startFrameServer(opts: FrameServerOptions): Promise<FrameServer> {
   let port = 0;
-  const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
 
   function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = req.url ?? '';
-    // SECURITY: DNS rebinding — a page on evil.example resolving to 127.0.0.1 sends its own Host.
-    if (!allowedHosts().has(req.headers.host ?? '')) return plain(res, 403, 'Refused.');
-    // SECURITY: only `/path` of bounded length; absolute-form and `//host` are refused.
-    if (!url.startsWith('/') || url.startsWith('//') || url.length > MAX_URL_CHARS) {
-      return plain(res, 400, 'Bad request.');
-    }
+    const refusal =
+      hostRefusal(req, port, FOREIGN_HOST) ??
+      // SECURITY: only `/path` of bounded length; absolute-form and `//host` are refused.
+      targetRefusal(req.url, MAX_URL_CHARS, BAD_REQUEST);
+    if (refusal) return plain(res, refusal);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
-    const pathname = url.split('?')[0]!;
+    const pathname = (req.url ?? '').split('?')[0]!;
     const file = artifactFrameFile(pathname);
-    if (!file) return plain(res, 404, 'Not found.');
-    const body = Buffer.from(file.body);
+    if (!file) return plain(res, NOT_FOUND);
     const isShell = pathname === ARTIFACT_SHELL_PATH;
     const ancestors = opts.frameAncestors().join(' ') || "'none'";
     res.writeHead(200, {
-      'Content-Type': file.type,
-      'Content-Length': body.length,
+      'Content-Length': file.body.length,
+      ...file.headers,
       // The shell may be framed only by the app page (a header-only directive).
-      'Content-Security-Policy': isShell
-        ? `${ARTIFACT_CSP}; frame-ancestors ${ancestors}`
-        : ARTIFACT_CSP,
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      // SECURITY: no DNS prefetch of names an artifact mentions.
-      'X-DNS-Prefetch-Control': 'off',
-      // The sandboxed frame's origin is opaque, so even its own /lib/* loads are cross-origin:
-      // `same-origin` would block them. Nothing here is secret (public libraries and a shell).
-      'Cross-Origin-Resource-Policy': 'cross-origin',
+      ...(isShell
+        ? { 'Content-Security-Policy': `${ARTIFACT_CSP}; frame-ancestors ${ancestors}` }
+        : {}),
       'Cache-Control': isShell ? 'no-store' : 'max-age=3600',
     });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.end(req.method === 'HEAD' ? undefined : file.body);
   }
 
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
@@ -78,39 +76,25 @@ export async function startFrameServer(opts: FrameServerOptions): Promise<FrameS
     } catch (e) {
       console.error('[paddock] artifact frame server: a request failed:', e);
       if (res.headersSent) res.destroy();
-      else plain(res, 500, 'The artifact frame could not be served.');
+      else plain(res, { status: 500, message: 'The artifact frame could not be served.' });
     }
   });
   // SECURITY: the frame origin speaks plain HTTP only; no upgrade is ever accepted.
   server.on('upgrade', (_req, socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // SECURITY: loopback only; never 0.0.0.0.
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  port = await listenOnLoopback(server, 0);
   server.on('error', (e) => console.error('[paddock] artifact frame server:', e));
-  port = (server.address() as AddressInfo).port;
 
-  let closed: Promise<void> | undefined;
   return {
     origin: `http://127.0.0.1:${port}`,
     port,
-    close: () =>
-      (closed ??= new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      })),
+    close: closeOnce(() => closeServer(server)),
   };
 }
 
-function plain(res: http.ServerResponse, status: number, message: string): void {
-  res.writeHead(status, {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'X-Content-Type-Options': 'nosniff',
-  });
-  res.end(message + '\n');
+const FOREIGN_HOST: Refusal = { status: 403, message: 'Refused.' };
+const NOT_FOUND: Refusal = { status: 404, message: 'Not found.' };
+
+function plain(res: http.ServerResponse, refusal: Refusal): void {
+  refuse(res, refusal, { 'X-Content-Type-Options': 'nosniff' });
 }

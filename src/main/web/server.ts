@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
 import path from 'node:path';
@@ -10,6 +9,16 @@ import { err, type Result } from '../../shared/result.js';
 import type { Core } from '../core/core.js';
 import { dispatch, type Handlers } from '../core/dispatch.js';
 import { startFrameServer } from './frame-server.js';
+import {
+  BAD_REQUEST,
+  closeOnce,
+  closeServer,
+  hostRefusal,
+  listenOnLoopback,
+  refuse,
+  targetRefusal,
+  type Refusal,
+} from './loopback.js';
 
 /** What `paddock serve` needs to start: the core it exposes and where the renderer bundle is. */
 export interface WebHostOptions {
@@ -94,18 +103,12 @@ const MIME: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
-interface Refusal {
-  status: number;
-  message: string;
-}
-
 /** A request target that parsed: the percent-decoded path and the query. */
 interface Target {
   pathname: string;
   query: URLSearchParams;
 }
 
-const BAD_REQUEST: Refusal = { status: 400, message: 'Bad request.' };
 const UNAUTHORISED: Refusal = {
   status: 401,
   message: 'Missing or wrong token: open the address that `paddock serve` printed.',
@@ -133,24 +136,11 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     'app:info': async (req) => ({ ...(await info(req)), artifactOrigin: frame.origin }),
   };
 
-  const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const allowedOrigins = () => new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
-
-  /** Returns a refusal, or null when the request's Host is ours. */
-  function hostRefusal(req: http.IncomingMessage): Refusal | null {
-    // SECURITY: DNS rebinding — a page on evil.example resolving to 127.0.0.1 sends its own Host.
-    if (!allowedHosts().has(req.headers.host ?? '')) {
-      return {
-        status: 403,
-        message: 'Refused: this server answers only to 127.0.0.1 or localhost.',
-      };
-    }
-    return null;
-  }
 
   /** Returns a refusal, or null when a plain HTTP request (a static file) may proceed. */
   function gate(req: http.IncomingMessage, target: Target): Refusal | null {
-    const refusal = hostRefusal(req);
+    const refusal = hostRefusal(req, port);
     if (refusal) return refusal;
     // SECURITY: every file request must carry the per-launch token (query, this port's cookie, or
     // bearer). The cookie is enough here because the files hold no secret: they are the renderer
@@ -222,7 +212,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   function upgradeRefusal(req: http.IncomingMessage): Refusal | null {
     const target = parseTarget(req.url);
     if ('status' in target) return target;
-    const refusal = hostRefusal(req);
+    const refusal = hostRefusal(req, port);
     if (refusal) return refusal;
     const offered = offeredSubprotocols(req);
     // SECURITY: the API socket takes the token only as a subprotocol value, which the page reads
@@ -261,38 +251,25 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // SECURITY: loopback only; never 0.0.0.0.
-    server.listen(opts.port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch(async (e: unknown) => {
+  port = await listenOnLoopback(server, opts.port).catch(async (e: unknown) => {
     await frame.close();
     throw e;
   });
   // SECURITY: a failed accept (EMFILE under a connection flood) is emitted here; unheard, it would
   // end the process.
   server.on('error', (e) => console.error('[paddock] web host:', e));
-  port = (server.address() as AddressInfo).port;
 
-  let closed: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}/?token=${token}`,
     port,
     token,
     artifactOrigin: frame.origin,
-    close: () =>
-      (closed ??= Promise.all([
-        frame.close(),
-        new Promise<void>((resolve) => {
-          for (const c of wss.clients) c.terminate();
-          wss.close();
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-      ]).then(() => undefined)),
+    close: closeOnce(async () => {
+      const stopped = frame.close();
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await Promise.all([stopped, closeServer(server)]);
+    }),
   };
 }
 
@@ -302,10 +279,9 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
  * backslash is a refusal.
  */
 function parseTarget(raw: string | undefined): Target | Refusal {
-  // SECURITY: only `/path`; absolute-form (`http://…`), `*` and `//host` never reach a parser.
-  if (raw === undefined || !raw.startsWith('/') || raw.startsWith('//')) return BAD_REQUEST;
-  // SECURITY: bounds everything decoded from the URL below.
-  if (raw.length > MAX_URL_CHARS) return { status: 414, message: 'The address is too long.' };
+  // SECURITY: only a bounded `/path`; this bounds everything decoded from the URL below.
+  const refusal = targetRefusal(raw, MAX_URL_CHARS);
+  if (refusal || raw === undefined) return refusal ?? BAD_REQUEST;
   const q = raw.indexOf('?');
   const pathname = safeDecode(q < 0 ? raw : raw.slice(0, q));
   // SECURITY: NUL and other control characters (Cc), and backslashes (a separator on Windows), never
@@ -385,11 +361,6 @@ async function openInside(
   }
   await handle?.close();
   return null;
-}
-
-function refuse(res: http.ServerResponse, refusal: Refusal): void {
-  res.writeHead(refusal.status, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(refusal.message + '\n');
 }
 
 function refuseUpgrade(socket: Duplex, status: number): void {

@@ -4,13 +4,16 @@ import {
   memo,
   useContext,
   useEffect,
+  useMemo,
   useRef,
   useState,
   type ReactNode,
 } from 'react';
 import type { Token, Tokens } from 'marked';
+import { copyText } from '../lib/clipboard.js';
 import {
   decodeEntities,
+  fenceLanguage,
   highlightCode,
   imageView,
   languageOf,
@@ -35,7 +38,12 @@ export const Markdown = memo(function Markdown(props: {
   streaming?: boolean;
 }) {
   const [pending, setPending] = useState<string | null>(null);
-  const tokens = lexMarkdown(props.text);
+  // A streaming answer is not cached: each delta is a new prefix that would push finished
+  // answers out of the cache.
+  const tokens = useMemo(
+    () => lexMarkdown(props.text, { cache: !props.streaming }),
+    [props.text, props.streaming],
+  );
   const last = tokens.length - 1;
   return (
     <OpenLink.Provider value={setPending}>
@@ -89,7 +97,7 @@ function block(t: Token, partial: boolean): ReactNode {
       return <hr />;
     case 'code': {
       const c = t as Tokens.Code;
-      const lang = (c.lang ?? '').trim().split(/\s+/)[0]!.toLowerCase();
+      const lang = fenceLanguage(c.lang);
       // A diagram is drawn only once its block is complete; while it streams it is code.
       if (lang === 'mermaid' && !(partial && !/\n? {0,3}(`{3,}|~{3,})\s*$/.test(c.raw)))
         return (
@@ -333,27 +341,4 @@ export function renderHighlight(nodes: HighlightNode[]): ReactNode {
       </span>
     ),
   );
-}
-
-/**
- * Copies text. The clipboard API first; where it is refused (Electron denies permission checks by
- * default, see electron/security.ts) the older copy command on a selected, off-screen textarea.
- */
-async function copyText(text: string): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    const ta = document.createElement('textarea');
-    ta.value = text;
-    ta.setAttribute('readonly', '');
-    ta.className = 'offscreen';
-    document.body.appendChild(ta);
-    ta.select();
-    try {
-      return document.execCommand('copy');
-    } finally {
-      ta.remove();
-    }
-  }
 }

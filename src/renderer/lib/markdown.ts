@@ -71,12 +71,14 @@ const cache = new Map<string, Token[]>();
 
 /**
  * GFM tokens of `text` (tables, task lists, strikethrough, autolinks). Cached by text: React
- * redraws the same message many times, and a streaming one only grows.
+ * redraws the same message many times. With `cache: false` (a streaming answer, where every delta
+ * is a new prefix) a cached result is still used, but nothing is added, so finished answers stay.
  */
-export function lexMarkdown(text: string): Token[] {
+export function lexMarkdown(text: string, opts: { cache?: boolean } = {}): Token[] {
   const have = cache.get(text);
   if (have) return have;
   const tokens = new Lexer({ gfm: true, breaks: false }).lex(text);
+  if (opts.cache === false) return tokens;
   cache.set(text, tokens);
   if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
   return tokens;
@@ -177,9 +179,14 @@ const ALIASES: Record<string, string> = {
   txt: 'plaintext',
 };
 
+/** The language word of a fence's info string, lower-cased: `TS title="x"` → `ts`; '' if none. */
+export function fenceLanguage(lang: string | null | undefined): string {
+  return (lang ?? '').trim().split(/\s+/)[0]!.toLowerCase();
+}
+
 /** The registered highlight.js language for a fence's info string or a file's language, if any. */
 export function languageOf(lang: string | null | undefined): string | null {
-  const l = (lang ?? '').trim().split(/\s+/)[0]!.toLowerCase();
+  const l = fenceLanguage(lang);
   if (!l) return null;
   const name = ALIASES[l] ?? l;
   return hljs.getLanguage(name) ? name : null;

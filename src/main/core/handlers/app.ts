@@ -33,7 +33,7 @@ export function appHandlers(core: Core, opts: CoreOptions) {
               ? `${key.source === 'stored' ? 'Entered in Paddock' : 'ANTHROPIC_API_KEY'} (${key.masked})${key.baseURL ? `, base URL ${key.baseURL}` : ''}.`
               : 'No API key is set.',
           },
-          ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir))),
+          ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir, core.backend))),
         }),
       };
     },

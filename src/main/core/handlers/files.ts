@@ -9,9 +9,9 @@ import type { Core } from '../core.js';
 import type { Handlers } from '../dispatch.js';
 
 /** Text shown up to this size; larger is `too-large`. */
-export const MAX_TEXT_BYTES = 1024 * 1024;
+const MAX_TEXT_BYTES = 1024 * 1024;
 /** Images shown up to this size. */
-export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
+const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 /** A NUL byte in this much of the start makes a file binary. */
 const SNIFF_BYTES = 8192;
 
@@ -84,7 +84,7 @@ function refuse(message: string): never {
  * file inside one of that task's own folders after every symlink is resolved; nothing is run
  * on the folder (a folder the agent wrote can make programs such as git run its code).
  */
-export async function readTaskFile(core: Core, id: string, wanted: string): Promise<TaskFile> {
+async function readTaskFile(core: Core, id: string, wanted: string): Promise<TaskFile> {
   const row = core.sessions.row(id);
   const folders = row.folders as TaskFolder[];
   // SECURITY: the name must be a plain relative path: no NUL, no absolute path, no drive, no
@@ -210,7 +210,7 @@ interface EditCall {
  * (whose previous content is not stored), a `replace_all`, an edit that removed its text, or a
  * step that does not match gives null. Changes by shell commands are not seen.
  */
-export function beforeEdits(
+function beforeEdits(
   rows: SessionEventRow[],
   folders: { name: string }[],
   guestFile: string,

@@ -1,38 +1,22 @@
 import type { Settings } from '../../../shared/api.js';
-import { PaddockError } from '../../../shared/result.js';
-import {
-  InvalidAllowlistEntryError,
-  parseAllowlistEntry,
-  type AllowlistSource,
-} from '../../vm/egress/allowlist.js';
+import { checkedAllowlistEntry, parseAllowlistEntry } from '../../vm/egress/allowlist.js';
 import type { Core } from '../core.js';
 import type { Handlers } from '../dispatch.js';
-
-/** Canonical text of one entry, or a BAD_ALLOW_HOST error with the parser's sentence. */
-function canonicalEntry(entry: string, source: AllowlistSource): string {
-  try {
-    return parseAllowlistEntry(entry, { source }).text;
-  } catch (e) {
-    if (e instanceof InvalidAllowlistEntryError)
-      throw new PaddockError('BAD_ALLOW_HOST', e.message);
-    throw e;
-  }
-}
 
 /**
  * A settings patch with its allowlists checked and canonicalised before anything is saved (so
  * `*` and other entries that would switch the allowlist off are refused with a sentence), and an
  * entry typed in Settings taken out of the prompt-answer list: typing it makes it configured.
  */
-export function checkedAllowlists(patch: Partial<Settings>, current: Settings): Partial<Settings> {
+function checkedAllowlists(patch: Partial<Settings>, current: Settings): Partial<Settings> {
   const out = { ...patch };
   if (patch.networkAllowlist)
     out.networkAllowlist = [
-      ...new Set(patch.networkAllowlist.map((e) => canonicalEntry(e, 'configured'))),
+      ...new Set(patch.networkAllowlist.map((e) => checkedAllowlistEntry(e, 'configured'))),
     ];
   if (patch.promptAllowlist)
     out.promptAllowlist = [
-      ...new Set(patch.promptAllowlist.map((e) => canonicalEntry(e, 'prompt'))),
+      ...new Set(patch.promptAllowlist.map((e) => checkedAllowlistEntry(e, 'prompt'))),
     ];
   if (out.networkAllowlist) {
     const configured = new Set(out.networkAllowlist);

@@ -27,6 +27,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { classifyAddress } from './address-class.js';
+import { PaddockError } from '../../../shared/result.js';
 import {
   canonicalizeHost,
   formatTarget,
@@ -353,6 +354,21 @@ export interface EgressVerdict {
  * A mutable set of allowlist entries plus the decision function. Mutable because a person can
  * allow a host for the rest of a session while it runs.
  */
+/**
+ * The canonical text of an entry a person or a page gave, or a BAD_ALLOW_HOST error with the
+ * parser's sentence (what is wrong and how to write it): the one check every way in uses
+ * (Settings, a task's or an automation's hosts, `--allow-host`).
+ */
+export function checkedAllowlistEntry(entry: string, source: AllowlistSource): string {
+  try {
+    return parseAllowlistEntry(entry, { source }).text;
+  } catch (e) {
+    if (e instanceof InvalidAllowlistEntryError)
+      throw new PaddockError('BAD_ALLOW_HOST', e.message);
+    throw e;
+  }
+}
+
 export class Allowlist {
   readonly #entries = new Map<string, AllowlistEntry>();
 

@@ -5,9 +5,10 @@ import type { ArtifactKind } from '../../../shared/artifact-policy.js';
 import { call } from '../../api/hooks.js';
 import { ArtifactFrame } from '../../components/ArtifactFrame.js';
 import { DiffLines } from '../../components/DiffLines.js';
-import { formatWhen } from '../../lib/format.js';
+import { copyText } from '../../lib/clipboard.js';
+import { formatBytes, formatWhen } from '../../lib/format.js';
 import { lineDiff } from '../../lib/line-diff.js';
-import { copyText, exportArtifact, saveSource } from './artifact-actions.js';
+import { exportArtifact, saveSource } from './artifact-actions.js';
 import { kindLabel, type ArtifactMark } from './artifact-model.js';
 
 /** Which artifact and version the panel is asked to show; `seq` makes the same ask count again. */
@@ -22,6 +23,14 @@ const MAX_DIFF_LINES = 4000;
 
 /** Artifact versions already fetched, shared by every panel of this page (contents never change). */
 const versionCache = new Map<string, Artifact>();
+/** The most versions kept; the oldest fetched goes first. */
+const VERSION_CACHE_SIZE = 64;
+
+function cacheVersion(key: string, a: Artifact): void {
+  versionCache.set(key, a);
+  if (versionCache.size > VERSION_CACHE_SIZE)
+    versionCache.delete(versionCache.keys().next().value!);
+}
 
 function useArtifactVersion(
   id: string | null,
@@ -38,7 +47,7 @@ function useArtifactVersion(
     let live = true;
     call('artifacts:get', { id, version }).then(
       (a) => {
-        versionCache.set(cacheKey, a);
+        cacheVersion(cacheKey, a);
         if (live) setLoaded((n) => n + 1);
       },
       (e: Error) => live && setFailed({ key: cacheKey, message: e.message }),
@@ -69,13 +78,6 @@ function useVersions(id: string, latest: number): Res<'artifacts:versions'>['ver
     };
   }, [id, key]);
   return got?.key === key ? got.list : null;
-}
-
-/** `812 B`, `4.2 kB`, `1.3 MB`. */
-function formatSize(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(1)} kB`;
-  return `${(bytes / 1_000_000).toFixed(1)} MB`;
 }
 
 /** The inner height of an element as it resizes, so a frame can fill the space it is given. */
@@ -124,7 +126,7 @@ function ArtifactViewer(props: {
   const versions = useVersions(summary.id, latest);
   const about = (v: number) => {
     const info = versions?.find((x) => x.version === v);
-    return info ? `${formatWhen(info.createdAt)}, ${formatSize(info.size)}` : '';
+    return info ? `${formatWhen(info.createdAt)}, ${formatBytes(info.size)}` : '';
   };
   const [diff, setDiff] = useState(false);
   const [base, setBase] = useState<number | null>(null);
@@ -197,7 +199,15 @@ function ArtifactViewer(props: {
           type="button"
           disabled={!artifact}
           data-testid="artifact-copy"
-          onClick={() => artifact && act(copyText(artifact.content), 'Copied.')}
+          onClick={() =>
+            artifact &&
+            act(
+              copyText(artifact.content).then((ok) => {
+                if (!ok) throw new Error('Copy failed.');
+              }),
+              'Copied.',
+            )
+          }
         >
           Copy
         </button>

@@ -18,11 +18,6 @@ export function downloadText(text: string, filename: string, type: string): void
   setTimeout(() => URL.revokeObjectURL(url), BLOB_URL_LIFE_MS);
 }
 
-/** Puts an artifact's source on the clipboard. */
-export async function copyText(text: string): Promise<void> {
-  await navigator.clipboard.writeText(text);
-}
-
 /** Saves one version's source as `title-vN.ext`. */
 export function saveSource(a: { title: string; kind: string; version: number; content: string }) {
   downloadText(

@@ -4,16 +4,10 @@ import { call } from '../../api/hooks.js';
 import { ArtifactFrame } from '../../components/ArtifactFrame.js';
 import { DiffLines } from '../../components/DiffLines.js';
 import { CodeBlock } from '../../components/Markdown.js';
+import { formatBytes } from '../../lib/format.js';
 import { lineDiff } from '../../lib/line-diff.js';
 
 type View = 'content' | 'rendered' | 'changes';
-
-/** A size as a person reads it: 812 bytes, 14.2 KB, 3.1 MB. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} byte${n === 1 ? '' : 's'}`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
 
 /** Lines of a diff drawn at most; the rest are counted. */
 const MAX_DIFF_LINES = 5000;
