@@ -406,16 +406,11 @@ export default function App() {
     await page.getByRole('heading', { name: 'Welcome to Paddock' }).waitFor({ timeout: 1_000 });
     expect(popups).toEqual([]);
     expect(sockets).toEqual(socketsBefore);
-    // No request reached the recorder: top navigation, popups and forms are refused by the
-    // sandbox, and the frame navigating itself (location, meta refresh) or a frame in it by the page's
-    // frame-src. Measured: for a self-navigation Chromium has already opened a TCP connection to
-    // the target (and would have resolved its name) when frame-src refuses it, and sends nothing
-    // on it; no sandbox flag, CSP directive or script in an opaque origin (whose Navigation API
-    // is disabled) can stop that in a browser. Electron's will-frame-navigate refuses earlier.
-    console.log(
-      `[artifact-frame e2e] bare connections from refused navigations: ${tcp.hits.length}`,
-    );
-    expect(tcp.hits.filter((h) => h !== 'connection')).toEqual([]);
+    // Nothing reached the recorder, not even a bare connection: top navigation, popups and forms
+    // are refused by the sandbox; the frame navigating itself (location, meta refresh) or a frame
+    // in it by the frame's Connection-Allowlist before Chromium's preconnect opens a socket (the
+    // control below shows CSP alone lets that connection through).
+    expect(tcp.hits).toEqual([]);
     expect(udp.hits).toEqual([]);
   }, 30_000);
 
@@ -448,6 +443,44 @@ export default function App() {
       dir.cleanup();
     }
   }, 60_000);
+
+  it('control: under ARTIFACT_CSP alone, a frame navigating itself opens a connection (why the allowlist exists)', async () => {
+    // The same sandboxed frame, served with the frame's CSP but without its Connection-Allowlist,
+    // navigating itself to a recorder: what arrives here is what the allowlist stops.
+    const control = await tcpRecorder();
+    const frame = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Security-Policy': ARTIFACT_CSP });
+      res.end(`<script>location.href = 'http://127.0.0.1:${control.port}/self';</script>`);
+    });
+    await new Promise<void>((r) => frame.listen(0, '127.0.0.1', r));
+    const framePort = (frame.address() as net.AddressInfo).port;
+    const app = http.createServer((_req, res) => {
+      res.writeHead(200, {
+        'Content-Type': 'text/html',
+        'Content-Security-Policy': `default-src 'none'; frame-src http://127.0.0.1:${framePort}`,
+      });
+      res.end(
+        `<iframe sandbox="${ARTIFACT_SANDBOX}" src="http://127.0.0.1:${framePort}/"></iframe>`,
+      );
+    });
+    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+    const p = await browser.newPage();
+    try {
+      await p.goto(`http://127.0.0.1:${(app.address() as net.AddressInfo).port}/`);
+      await p.waitForTimeout(2_500);
+      console.log(
+        `[artifact-frame e2e] control: connections from a refused self-navigation without the allowlist: ${control.hits.length}`,
+      );
+      // Recorded, not required: it documents Chromium's behaviour on this machine. No request
+      // line is ever sent (frame-src refuses the navigation itself).
+      expect(control.hits.filter((h) => h !== 'connection')).toEqual([]);
+    } finally {
+      await p.close();
+      app.close();
+      frame.close();
+      await control.close();
+    }
+  }, 30_000);
 
   it('control: under ARTIFACT_CSP alone, what Chromium does with WebRTC (why the guard exists)', async () => {
     // A page with the frame's CSP but not its guard, on a recorder's own listener: whatever

@@ -116,7 +116,13 @@ export class FakeProtocol {
 export class FakeSession {
   permissionRequestHandler: Fn | undefined;
   permissionCheckHandler: Fn | undefined;
+  beforeRequest: Fn | undefined;
   readonly protocol = new FakeProtocol();
+  readonly webRequest = {
+    onBeforeRequest: (fn: Fn) => {
+      this.beforeRequest = fn;
+    },
+  };
   setPermissionRequestHandler(fn: Fn) {
     this.permissionRequestHandler = fn;
   }
@@ -146,6 +152,7 @@ export const session = {
     permissionRequestHandler: undefined as Fn | undefined,
     permissionCheckHandler: undefined as Fn | undefined,
     headersReceived: undefined as Fn | undefined,
+    beforeRequest: undefined as Fn | undefined,
     setPermissionRequestHandler(fn: Fn) {
       this.permissionRequestHandler = fn;
     },
@@ -153,6 +160,9 @@ export const session = {
       this.permissionCheckHandler = fn;
     },
     webRequest: {
+      onBeforeRequest(fn: Fn) {
+        session.defaultSession.beforeRequest = fn;
+      },
       onHeadersReceived(fn: Fn) {
         session.defaultSession.headersReceived = fn;
       },
@@ -305,6 +315,7 @@ export function resetFake(): void {
   session.defaultSession.permissionRequestHandler = undefined;
   session.defaultSession.permissionCheckHandler = undefined;
   session.defaultSession.headersReceived = undefined;
+  session.defaultSession.beforeRequest = undefined;
   session.defaultSession.protocol.handlers.clear();
   partitions.clear();
   protocol.privileged.length = 0;

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  ARTIFACT_CONNECTION_ALLOWLIST,
   ARTIFACT_CSP,
   ARTIFACT_LIBRARIES,
   ARTIFACT_SANDBOX as REEXPORTED_SANDBOX,
@@ -233,6 +234,7 @@ describe('the frame server', () => {
     expect(r.headers['content-security-policy']).toBe(
       `${ARTIFACT_CSP}; frame-ancestors http://127.0.0.1:1234`,
     );
+    expect(r.headers['connection-allowlist']).toBe('(response-origin)');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
     expect(r.headers['set-cookie']).toBeUndefined();
     expect(r.body).toBe(artifactShell());
@@ -336,6 +338,7 @@ describe("Electron's frame scheme", () => {
       const shell = handle({ url: `${ELECTRON_ARTIFACT_ORIGIN}/frame.html`, method: 'GET' });
       expect(shell.status).toBe(200);
       expect(shell.headers.get('content-security-policy')).toBe(ARTIFACT_CSP);
+      expect(shell.headers.get('connection-allowlist')).toBe(ARTIFACT_CONNECTION_ALLOWLIST);
       expect(shell.headers.get('x-content-type-options')).toBe('nosniff');
       expect(await shell.text()).toBe(artifactShell());
       const lib = handle({ url: `${ELECTRON_ARTIFACT_ORIGIN}/lib/marked.js`, method: 'GET' });
@@ -371,5 +374,23 @@ describe("Electron's frame scheme", () => {
     const contents = new fake.FakeWebContents();
     (fake.app.only('web-contents-created') as (e: unknown, c: unknown) => void)({}, contents);
     expect(contents.webRTCIPHandlingPolicy).toBe('disable_non_proxied_udp');
+  });
+
+  it('lets its partition request the frame scheme and nothing that leaves the machine', () => {
+    serveArtifactFrames();
+    const onBefore = fake.partitions.get(ARTIFACT_PARTITION)!.beforeRequest as (
+      d: { url: string },
+      cb: (r: { cancel: boolean }) => void,
+    ) => void;
+    const cancelled = (url: string) => {
+      let cancel: boolean | undefined;
+      onBefore({ url }, (r) => (cancel = r.cancel));
+      return cancel;
+    };
+    expect(cancelled(`${ELECTRON_ARTIFACT_ORIGIN}/frame.html`)).toBe(false);
+    expect(cancelled('data:text/plain,x')).toBe(false);
+    expect(cancelled('http://127.0.0.1:9/self')).toBe(true);
+    expect(cancelled('https://exfil.example/')).toBe(true);
+    expect(cancelled('file:///etc/passwd')).toBe(true);
   });
 });

@@ -183,6 +183,41 @@ describe('hardenApp', () => {
     expect(callback).toHaveBeenCalledWith({});
   });
 
+  it('cancels every request that is not the app, the frame scheme or local, before the network', async () => {
+    await hardened();
+    const onBefore = fake.session.defaultSession.beforeRequest as (
+      d: { url: string },
+      cb: (r: { cancel: boolean }) => void,
+    ) => void;
+    const answer = (url: string) => {
+      let cancel: boolean | undefined;
+      onBefore({ url }, (r) => (cancel = r.cancel));
+      return cancel;
+    };
+    for (const url of [
+      APP_URL,
+      `${APP_URL}#/task/1`,
+      'paddock-artifact://frame/frame.html',
+      'paddock-artifact://frame/lib/marked.js',
+      'data:image/png;base64,AA==',
+      'blob:file:///0b1c',
+      'about:blank',
+    ]) {
+      expect(answer(url), url).toBe(false);
+    }
+    for (const url of [
+      'http://127.0.0.1:9/self',
+      'https://exfil.example/?d=secret',
+      'ws://127.0.0.1:9/',
+      'file:///etc/passwd',
+      'file:///opt/paddock/dist/renderer/other.html',
+      'ftp://x.example/',
+      'paddock-artifactx://frame/frame.html',
+    ]) {
+      expect(answer(url), url).toBe(true);
+    }
+  });
+
   it('does not touch the session before the app is ready', () => {
     hardenApp(isAppUrl);
     expect(fake.session.defaultSession.permissionRequestHandler).toBeUndefined();

@@ -51,6 +51,18 @@ export const ARTIFACT_CSP = [
   "base-uri 'none'",
 ].join('; ');
 
+/**
+ * The frame document's Connection-Allowlist (Chromium 152 and later): it may connect to its own
+ * origin (the shell and /lib/*) and nowhere else. CSP refuses a frame navigating itself
+ * (`location.href = …`, a meta refresh) or a nested frame only after Chromium's preconnect has
+ * opened a TCP connection to the target (and resolved its name: a covert channel), measured in
+ * test/e2e/artifact-frame.test.ts; the allowlist is checked before any connection, for
+ * navigations, preconnects, DNS prefetch and WebRTC alike. Only a header can carry it, so the
+ * inline export (opened as a top-level page the person chose) has CSP alone.
+ */
+// SECURITY: the one wall that holds before a socket is opened.
+export const ARTIFACT_CONNECTION_ALLOWLIST = '(response-origin)';
+
 /** A library the frame may load: where it comes from, and under which licence it ships. */
 export interface ArtifactLibrary {
   /** The npm package it comes from. */
@@ -607,6 +619,7 @@ function frameFile(type: string, text: string): ArtifactFrameFile {
     headers: {
       'Content-Type': type,
       'Content-Security-Policy': ARTIFACT_CSP,
+      'Connection-Allowlist': ARTIFACT_CONNECTION_ALLOWLIST,
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
       // SECURITY: no DNS prefetch of names an artifact mentions.

@@ -26,6 +26,16 @@ export function isArtifactUrl(url: string): boolean {
 }
 
 /**
+ * Whether a web contents of the app may make a request for `url`: the app's own files, the frame
+ * scheme, and URLs that never reach the network (data:, blob:, about:, devtools:). Electron 39's
+ * Chromium predates Connection-Allowlist, so this is the frame's wall before a socket there.
+ */
+export function isLocalRequest(url: string, isAppUrl: (url: string) => boolean): boolean {
+  if (isAppUrl(url) || isArtifactUrl(url)) return true;
+  return /^(data|blob|about|devtools):/i.test(url);
+}
+
+/**
  * Registers the scheme as standard (URLs with a host and paths, relative /lib/ resolves) and
  * secure; must run before the app is ready. No other privilege: not fetch, not CORS, not
  * service workers, and never bypassCSP.
@@ -72,6 +82,10 @@ export function serveArtifactFrames(): void {
   // SECURITY: no camera, microphone, notifications, clipboard… for an artifact.
   frames.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
   frames.setPermissionCheckHandler(() => false);
+  // SECURITY: a web contents showing an artifact alone reaches only the frame scheme.
+  frames.webRequest.onBeforeRequest((details, callback) =>
+    callback({ cancel: !isLocalRequest(details.url, () => false) }),
+  );
   app.on('web-contents-created', (_e, contents: WebContents) => hostsArtifacts(contents));
 }
 

@@ -1,6 +1,6 @@
 import { app, session, shell, type WebContents } from 'electron';
 import { ELECTRON_ARTIFACT_ORIGIN } from '../../shared/artifact-policy.js';
-import { isArtifactShellUrl, isArtifactUrl } from './artifact-protocol.js';
+import { isArtifactShellUrl, isArtifactUrl, isLocalRequest } from './artifact-protocol.js';
 
 /**
  * The CSP for the app's pages: `paddock serve`'s policy minus `frame-ancestors`, which browsers
@@ -46,6 +46,12 @@ export function hardenApp(isAppUrl: (url: string) => boolean): void {
       // SECURITY: camera, microphone, notifications from the page, etc. are all denied by default.
       ses.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
       ses.setPermissionCheckHandler(() => false);
+      // SECURITY: the app's pages and artifact frames load only local files and the frame
+      // scheme; a request to anywhere else (an artifact frame navigating itself, a nested frame,
+      // anything CSP missed) is cancelled before the network is asked.
+      ses.webRequest.onBeforeRequest((details, callback) =>
+        callback({ cancel: !isLocalRequest(details.url, isAppUrl) }),
+      );
       ses.webRequest.onHeadersReceived((details, callback) => {
         // The artifact frame keeps its own, stricter policy (ARTIFACT_CSP, from its handler).
         if (isArtifactUrl(details.url)) return callback({});
