@@ -37,7 +37,7 @@ export const agentSuite: BenchSuite = {
         settings: {
           model: 'claude-opus-5-5',
           maxTokens: 1024,
-          thinking: 'off',
+          effort: 'low',
           contextBudgetTokens: 1_000_000,
         },
         approvalMode: 'auto',

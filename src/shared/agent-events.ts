@@ -11,8 +11,11 @@ export type AgentEvent =
       type: 'assistant';
       text: string;
       stopReason: string | null;
+      /** Uncached input tokens. */
       inputTokens: number;
       outputTokens: number;
+      cacheReadTokens: number;
+      cacheWriteTokens: number;
     }
   | { type: 'tool-start'; id: string; name: string; input: unknown }
   | { type: 'tool-output'; id: string; stream: 'stdout' | 'stderr'; text: string }
@@ -28,6 +31,17 @@ export type AgentEvent =
   | { type: 'approval'; kind: 'tool' | 'network'; subject: string; answer: string; reason?: string }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'notice'; message: string }
+  /**
+   * The conversation was made smaller to stay within the model's context: old tool outputs
+   * cleared, or everything before this point compacted into a summary.
+   */
+  | {
+      type: 'context';
+      action: 'cleared' | 'compacted';
+      tokensBefore: number;
+      tokensAfter: number;
+      message: string;
+    }
   /** `create_artifact` made an artifact (version 1) or a new version of one. */
   | { type: 'artifact'; id: string; title: string; kind: string; version: number }
   | { type: 'error'; code: string; message: string }

@@ -25,8 +25,11 @@ export const settingsSchema = z.object({
   model: z.string().min(1),
   /** Output limit per model call. */
   maxTokens: z.number().int().min(1024).max(128_000),
-  /** null lets the model decide (adaptive thinking); 0 turns thinking off; N is a budget. */
-  thinkingBudget: z.number().int().min(0).max(128_000).nullable(),
+  /**
+   * How much effort the model puts into a reply (its thinking depth, tool calls, length). Sent as
+   * `output_config.effort` where the model supports it; the thinking mode follows the model.
+   */
+  effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max']),
   approvalMode: z.enum(['auto', 'ask']),
   vmMemoryMb: z.number().int().min(128).max(65536),
   vmCpus: z.number().int().min(1).max(64),
@@ -42,6 +45,7 @@ export const settingsSchema = z.object({
   onboarded: z.boolean(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
+export type Effort = Settings['effort'];
 
 export const requests = {
   'app:info': {

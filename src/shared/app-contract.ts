@@ -116,6 +116,8 @@ export const agentEventSchema = z.discriminatedUnion('type', [
     stopReason: z.string().nullable(),
     inputTokens: z.number(),
     outputTokens: z.number(),
+    cacheReadTokens: z.number(),
+    cacheWriteTokens: z.number(),
   }),
   z.object({ type: z.literal('tool-start'), id: z.string(), name: z.string(), input: z.unknown() }),
   z.object({
@@ -147,6 +149,13 @@ export const agentEventSchema = z.discriminatedUnion('type', [
     reason: z.string(),
   }),
   z.object({ type: z.literal('notice'), message: z.string() }),
+  z.object({
+    type: z.literal('context'),
+    action: z.enum(['cleared', 'compacted']),
+    tokensBefore: z.number(),
+    tokensAfter: z.number(),
+    message: z.string(),
+  }),
   z.object({
     type: z.literal('artifact'),
     id: z.string(),

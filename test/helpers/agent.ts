@@ -50,7 +50,7 @@ export function agentSession(
     settings: {
       model: 'claude-opus-5-5',
       maxTokens: 4096,
-      thinking: 'adaptive',
+      effort: 'high',
       contextBudgetTokens: 100_000,
     },
     approvalMode: 'auto',

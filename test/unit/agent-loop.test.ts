@@ -351,7 +351,7 @@ describe('the agent loop against a local Messages API (real SDK)', () => {
       settings: {
         model: 'claude-opus-5-5',
         maxTokens: 4096,
-        thinking: 'off',
+        effort: 'low',
         contextBudgetTokens: 60_000,
       },
     });

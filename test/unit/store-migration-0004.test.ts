@@ -5,6 +5,7 @@ import type { Channel, Req, Res } from '../../src/shared/api.js';
 import { Core } from '../../src/main/core/core.js';
 import { dispatch } from '../../src/main/core/dispatch.js';
 import { DB_FILE, inspectDatabase } from '../../src/main/store/open.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';
 import { Store } from '../../src/main/store/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
@@ -56,7 +57,7 @@ describe.skipIf(process.platform === 'win32')('migration 0004 on a 0.1.0 databas
     expect(inspectDatabase(path.join(home.dir, DB_FILE)).version).toBe(3);
     const store = Store.open(home.dir);
     try {
-      expect(store.schemaVersion).toBe(4);
+      expect(store.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
       const byName = new Map(store.automations.list().map((a) => [a.name, a]));
       expect(byName.get('Daily notes')!.folders).toEqual([
         { hostPath: at('notes'), name: 'notes', readOnly: false },

@@ -22,6 +22,8 @@ const liveRun: AgentEvent[] = [
     stopReason: 'tool_use',
     inputTokens: 10,
     outputTokens: 5,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
   },
   { type: 'tool-start', id: 't1', name: 'bash', input: { command: 'sort notes.txt' } },
   { type: 'tool-output', id: 't1', stream: 'stdout', text: 'apples\npe' },
@@ -45,7 +47,15 @@ const liveRun: AgentEvent[] = [
     durationMs: 8,
   },
   { type: 'text-delta', text: 'Done.' },
-  { type: 'assistant', text: 'Done.', stopReason: 'end_turn', inputTokens: 1, outputTokens: 1 },
+  {
+    type: 'assistant',
+    text: 'Done.',
+    stopReason: 'end_turn',
+    inputTokens: 1,
+    outputTokens: 1,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+  },
   { type: 'done', stopReason: 'end_turn', costUsd: 0.01 },
 ];
 
@@ -84,6 +94,8 @@ describe('the task view model (AgentEvents folded for display)', () => {
         stopReason: 'end_turn',
         inputTokens: 1,
         outputTokens: 1,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
       },
     ]);
     const texts = v.items.filter((i) => i.kind === 'assistant').map((i) => i.text);

@@ -8,6 +8,7 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages';
 import { EventEmitter } from 'node:events';
 import type { AgentEvent } from '../../shared/agent-events.js';
+import type { Effort } from '../../shared/api.js';
 import type { AutomationPlan } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type { Store } from '../store/store.js';
@@ -63,15 +64,10 @@ export const AUTOMATION_DECLINED =
 export interface AgentSettings {
   model: string;
   maxTokens: number;
-  /** 'adaptive' lets the model decide; a number is a thinking budget in tokens; 'off' disables. */
-  thinking: 'adaptive' | 'off' | number;
+  /** How hard the model works; sent as `output_config.effort` where the model supports it. */
+  effort: Effort;
   /** Keep the conversation under this many (estimated) tokens. */
   contextBudgetTokens: number;
-}
-
-/** The thinking setting as stored (null: adaptive, 0: off, N: a budget) in the loop's terms. */
-export function thinkingFromBudget(budget: number | null): AgentSettings['thinking'] {
-  return budget === null ? 'adaptive' : budget === 0 ? 'off' : budget;
 }
 
 /** What a session is built from; hosts (app, CLI, automation runs) wire these. */
@@ -199,12 +195,13 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
           this.o.retry ?? DEFAULT_RETRY,
         );
         const cost = costOf(msg.model || this.o.settings.model, msg.usage);
-        this.o.store.sessions.addUsage(
-          this.id,
-          msg.usage.input_tokens,
-          msg.usage.output_tokens,
-          cost,
-        );
+        const usage = {
+          inputTokens: msg.usage.input_tokens,
+          outputTokens: msg.usage.output_tokens,
+          cacheReadTokens: msg.usage.cache_read_input_tokens ?? 0,
+          cacheWriteTokens: msg.usage.cache_creation_input_tokens ?? 0,
+        };
+        this.o.store.sessions.addUsage(this.id, usage, cost);
         // SECURITY-neutral but essential: content goes back unchanged (thinking signatures included).
         this.record('assistant', {
           content: msg.content,
@@ -219,8 +216,7 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
           type: 'assistant',
           text,
           stopReason: msg.stop_reason,
-          inputTokens: msg.usage.input_tokens,
-          outputTokens: msg.usage.output_tokens,
+          ...usage,
         });
 
         const toolUses = msg.content.filter((b): b is ToolUseBlock => b.type === 'tool_use');
@@ -461,8 +457,9 @@ function textOf(content: ContentBlock[]): string {
     .join('');
 }
 
-function thinkingParam(s: AgentSettings): { thinking?: ThinkingConfigParam } {
-  if (s.thinking === 'off') return { thinking: { type: 'disabled' } };
-  if (s.thinking === 'adaptive') return { thinking: { type: 'adaptive' } };
-  return { thinking: { type: 'enabled', budget_tokens: s.thinking } };
+function thinkingParam(s: AgentSettings): {
+  thinking?: ThinkingConfigParam;
+  output_config?: { effort: Effort };
+} {
+  return { thinking: { type: 'adaptive' }, output_config: { effort: s.effort } };
 }

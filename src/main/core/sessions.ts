@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
-import { AgentSession, thinkingFromBudget, type Approver } from '../agent/session.js';
+import { AgentSession, type Approver } from '../agent/session.js';
 import { ToolError, type AutomationScheduler, type ToolHost } from '../agent/tools/types.js';
 import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
@@ -201,7 +201,7 @@ export class SessionFactory {
       settings: {
         model: o.model ?? row.model,
         maxTokens: settings.maxTokens,
-        thinking: thinkingFromBudget(settings.thinkingBudget),
+        effort: settings.effort,
         contextBudgetTokens: CONTEXT_BUDGET_TOKENS,
       },
       approvalMode: (o.approvalMode ?? row.approvalMode) === 'ask' ? 'ask' : 'auto',

@@ -40,7 +40,12 @@ export function displayEvents(rows: SessionEventRow[]): AgentEvent[] {
       }
       case 'assistant': {
         const content = (Array.isArray(p.content) ? p.content : []) as StoredBlock[];
-        const usage = (p.usage ?? {}) as { input_tokens?: number; output_tokens?: number };
+        const usage = (p.usage ?? {}) as {
+          input_tokens?: number;
+          output_tokens?: number;
+          cache_read_input_tokens?: number | null;
+          cache_creation_input_tokens?: number | null;
+        };
         const stopReason = typeof p.stop_reason === 'string' ? p.stop_reason : null;
         out.push({
           type: 'assistant',
@@ -48,6 +53,8 @@ export function displayEvents(rows: SessionEventRow[]): AgentEvent[] {
           stopReason,
           inputTokens: usage.input_tokens ?? 0,
           outputTokens: usage.output_tokens ?? 0,
+          cacheReadTokens: usage.cache_read_input_tokens ?? 0,
+          cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
         });
         for (const b of content) {
           if (b.type === 'tool_use' && b.id && b.name) {

@@ -13,11 +13,22 @@ export interface SessionRow {
   allowlist: string[];
   /** Entries from answers to a prompt ("always allow"); they never open internal addresses. */
   promptAllowlist: string[];
+  /** Uncached input tokens. */
   inputTokens: number;
   outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   costUsd: number;
   createdAt: number;
   updatedAt: number;
+}
+
+/** Tokens of one or more model calls, as billed: uncached input, output, cache reads, cache writes. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
 }
 
 export interface SessionEventRow {
@@ -69,13 +80,23 @@ export class SessionsRepo {
       .run(status, Date.now(), id);
   }
 
-  addUsage(id: string, inputTokens: number, outputTokens: number, costUsd: number): void {
+  /** Adds one model call's tokens (cache reads and writes apart from uncached input) and cost. */
+  addUsage(id: string, usage: TokenUsage, costUsd: number): void {
     this.db
       .prepare(
         `UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
+         cache_read_tokens = cache_read_tokens + ?, cache_write_tokens = cache_write_tokens + ?,
          cost_usd = cost_usd + ?, updated_at = ? WHERE id = ?`,
       )
-      .run(inputTokens, outputTokens, costUsd, Date.now(), id);
+      .run(
+        usage.inputTokens,
+        usage.outputTokens,
+        usage.cacheReadTokens,
+        usage.cacheWriteTokens,
+        costUsd,
+        Date.now(),
+        id,
+      );
   }
 
   /** Appends one event with the next sequence number, atomically. */

@@ -8,7 +8,7 @@ export const DEFAULT_MODEL = 'claude-opus-5-5';
 export const DEFAULT_SETTINGS: Settings = {
   model: DEFAULT_MODEL,
   maxTokens: 32_000,
-  thinkingBudget: null,
+  effort: 'high',
   approvalMode: 'auto',
   vmMemoryMb: 1024,
   vmCpus: 2,
