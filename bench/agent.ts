@@ -6,10 +6,13 @@ import { createAnthropic } from '../src/main/agent/model.js';
 import { AgentSession } from '../src/main/agent/session.js';
 import { Store } from '../src/main/store/store.js';
 import { startMessagesApi } from '../test/support/messages-api/server.js';
+import { billedInput, enqueueLongSession, longSession } from '../test/support/long-session.js';
 import { median, round } from './stats.js';
 import type { BenchSuite } from './suites.js';
 
 const TURNS = 100;
+/** The long session: turns of 30,000-character tool outputs, far past the context window. */
+const LONG_TURNS = 200;
 
 /**
  * The agent loop's own cost, model excluded: the same number of streamed replies is timed once
@@ -38,7 +41,6 @@ export const agentSuite: BenchSuite = {
           model: 'claude-opus-5-5',
           maxTokens: 1024,
           effort: 'low',
-          contextBudgetTokens: 1_000_000,
         },
         approvalMode: 'auto',
         approver: { approveTool: async () => 'allow', askNetwork: async () => 'deny' },
@@ -62,7 +64,11 @@ export const agentSuite: BenchSuite = {
       for (let i = 0; i < 5; i++) api.enqueue(reply(i));
       for (let i = 0; i < 5; i++)
         await client.messages
-          .stream({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] })
+          .stream({
+            model: 'claude-opus-5-5',
+            max_tokens: 100,
+            messages: [{ role: 'user', content: 'x' }],
+          })
           .finalMessage();
 
       const bare: number[] = [];
@@ -70,7 +76,11 @@ export const agentSuite: BenchSuite = {
       for (let i = 0; i < TURNS; i++) {
         const t = performance.now();
         await client.messages
-          .stream({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] })
+          .stream({
+            model: 'claude-opus-5-5',
+            max_tokens: 100,
+            messages: [{ role: 'user', content: 'x' }],
+          })
           .finalMessage();
         bare.push(performance.now() - t);
       }
@@ -99,7 +109,11 @@ export const agentSuite: BenchSuite = {
       // Memory per idle session.
       const ids: string[] = [];
       for (let i = 0; i < 200; i++) {
-        const sid = store.sessions.create({ title: `s${i}`, model: 'm', approvalMode: 'auto' }).id;
+        const sid = store.sessions.create({
+          title: `s${i}`,
+          model: 'claude-opus-5-5',
+          approvalMode: 'auto',
+        }).id;
         store.sessions.appendEvent(sid, 'user', { content: 'Summarise the notes in this folder.' });
         store.sessions.appendEvent(sid, 'assistant', {
           content: [{ type: 'text', text: 'Here is a summary of the notes: '.repeat(10) }],
@@ -114,6 +128,39 @@ export const agentSuite: BenchSuite = {
       const after = process.memoryUsage().heapUsed;
       figures.idle_session_heap_kib = round((after - before) / held.length / 1024, 1);
       if (!global.gc) figures.idle_session_note = 'run with node --expose-gc for a steadier figure';
+
+      // A long session, with prompt caching and without: it must finish (compacted on the way),
+      // and cost at most a quarter of the uncached input.
+      const billed: number[] = [];
+      for (const promptCaching of [true, false]) {
+        enqueueLongSession(api, LONG_TURNS);
+        const sid = store.sessions.create({
+          title: 'long',
+          model: 'claude-opus-5-5',
+          approvalMode: 'auto',
+        }).id;
+        const long = longSession({ store, apiUrl: api.url, sessionId: sid, promptCaching });
+        let turns = 0;
+        let compactions = 0;
+        long.on('event', (e) => {
+          if (e.type === 'tool-result') turns++;
+          if (e.type === 'context') compactions++;
+        });
+        const t = performance.now();
+        const outcome = await long.run(`Run the ${LONG_TURNS}-step job.`);
+        const ms = performance.now() - t;
+        const row = store.sessions.get(sid)!;
+        billed.push(billedInput(row));
+        log(
+          `long session ${promptCaching ? 'cached' : 'uncached'}: ${outcome.stopReason} after ${turns} turns, ${compactions} compaction(s), ${round(ms / 1000, 1)} s; input ${row.inputTokens}, cache read ${row.cacheReadTokens}, cache write ${row.cacheWriteTokens}`,
+        );
+        if (promptCaching) {
+          figures.agent_long_session_turns = outcome.stopReason === 'end_turn' ? turns : 0;
+          figures.agent_long_session_compactions = compactions;
+          figures.agent_long_session_s = round(ms / 1000, 1);
+        }
+      }
+      figures.agent_cache_ratio = round(billed[0]! / billed[1]!, 3);
     } finally {
       store.dispose();
       await api.close();

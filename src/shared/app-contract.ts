@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AgentEvent } from './agent-events.js';
+import { usageTotalsSchema } from './usage.js';
 
 /**
  * The desktop app's part of the API contract (tasks, approvals, folder grants, the API key, the
@@ -37,8 +38,13 @@ export const taskSummarySchema = z.object({
   folders: z.array(taskFolderSchema),
   /** The allowlist in force: the task's own plus hosts the person allowed while it ran. */
   allowlist: z.array(z.string()),
+  /** Uncached input tokens. */
   inputTokens: z.number(),
   outputTokens: z.number(),
+  /** Input read from the prompt cache (billed at a tenth of input). */
+  cacheReadTokens: z.number(),
+  /** Input written to the prompt cache (billed at 1.25× input). */
+  cacheWriteTokens: z.number(),
   costUsd: z.number(),
   createdAt: z.number(),
   updatedAt: z.number(),
@@ -212,6 +218,16 @@ export type TaskFile = z.infer<typeof taskFileSchema>;
 
 const folderRequest = z.object({ id: z.string().min(1), readOnly: z.boolean() }).strict();
 
+/** Tokens and cost of every model call in one calendar month (tasks and automation runs alike). */
+export const usageMonthSchema = usageTotalsSchema.extend({
+  /** The month as `2026-11`, in the summary's time zone. */
+  month: z.string(),
+  /** Its first millisecond, and the first millisecond of the month after (epoch ms). */
+  from: z.number(),
+  to: z.number(),
+});
+export type UsageMonth = z.infer<typeof usageMonthSchema>;
+
 /** Request/response schemas of the app's channels (spread into `requests` in api.ts). */
 export const appRequests = {
   'tasks:create': {
@@ -296,6 +312,20 @@ export const appRequests = {
   'image:build': {
     req: empty,
     res: z.object({ started: z.boolean() }),
+  },
+  /** This calendar month's usage so far and last month's, for Settings. */
+  'usage:summary': {
+    req: z
+      .object({
+        /** The person's IANA time zone, where months begin (default: the core's). */
+        tz: z.string().min(1).max(100).optional(),
+      })
+      .strict(),
+    res: z.object({
+      timeZone: z.string(),
+      thisMonth: usageMonthSchema,
+      lastMonth: usageMonthSchema,
+    }),
   },
   'app:openLogs': {
     req: empty,

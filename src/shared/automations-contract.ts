@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { usageTotalsSchema } from './usage.js';
 
 /**
  * The automations' part of the API contract (scheduled tasks, their runs, the inbox). Kept in its
@@ -41,6 +42,8 @@ export const runSchema = z.object({
   finishedAt: z.number().nullable(),
   error: z.string().nullable(),
   summary: z.string().nullable(),
+  /** The tokens and cost of its session; null when no session ran (missed, skipped). */
+  usage: usageTotalsSchema.nullable(),
 });
 export type AutomationRun = z.infer<typeof runSchema>;
 
@@ -56,6 +59,10 @@ export const automationSchema = z.object({
   folders: z.array(automationFolderSchema),
   allowlist: z.array(z.string()),
   missedPolicy: missedPolicySchema,
+  /** A run is stopped once it has cost this many dollars; null: no limit. */
+  spendLimitUsd: z.number().nullable(),
+  /** The tokens and cost of all its runs together. */
+  usage: usageTotalsSchema,
   enabled: z.boolean(),
   /** The next slot, or null when paused or the schedule has no slot left. */
   nextRunAt: z.number().nullable(),
@@ -87,6 +94,10 @@ export type InboxItem = z.infer<typeof inboxItemSchema>;
 
 const folderRequest = z.object({ id: z.string().min(1), readOnly: z.boolean() }).strict();
 
+/** What a spend limit must be, said once for the contract, the service and the CLI. */
+export const SPEND_LIMIT_RULE =
+  'The spend limit must be a positive number of dollars, such as 2 or 0.50, or none for no limit.';
+
 const automationFields = {
   name: z.string().trim().min(1, 'Give the automation a name.').max(200),
   prompt: z.string().trim().min(1, 'Say what the automation should do.').max(100_000),
@@ -98,6 +109,12 @@ const automationFields = {
   folders: z.array(folderRequest).max(16),
   allowlist: z.array(z.string().min(1)).max(200),
   missed: missedPolicySchema,
+  /** Dollars a run may spend before it is stopped; null for no limit. */
+  spendLimitUsd: z
+    .number(SPEND_LIMIT_RULE)
+    .positive(SPEND_LIMIT_RULE)
+    .max(1_000_000, SPEND_LIMIT_RULE)
+    .nullable(),
 };
 
 /** Request/response schemas of the automations' channels (spread into `requests` in api.ts). */
@@ -112,6 +129,7 @@ export const automationRequests = {
         ...automationFields,
         allowlist: automationFields.allowlist.optional(),
         missed: automationFields.missed.optional(),
+        spendLimitUsd: automationFields.spendLimitUsd.optional(),
       })
       .strict(),
     res: automationSchema,
@@ -130,6 +148,8 @@ export const automationRequests = {
         keepFolders: z.array(automationFolderSchema.strict()).max(16).optional(),
         allowlist: automationFields.allowlist.optional(),
         missed: automationFields.missed.optional(),
+        /** null removes the limit. */
+        spendLimitUsd: automationFields.spendLimitUsd.optional(),
       })
       .strict(),
     res: automationSchema,

@@ -159,7 +159,7 @@ describe('the Paddock app in a browser', () => {
       .getByText(/summary\.md/)
       .waitFor();
     await expect(page.getByTestId('task-usage').textContent()).resolves.toMatch(
-      /\d\.\dk in · \d+ out\$0\.\d\d/,
+      /^[\d.]+k? in · [\d.]+k? out · [\d.]+k? cache read · [\d.]+k? cache write\$\d+\.\d\d+$/,
     );
     await expect(page.getByTestId('task-folders').textContent()).resolves.toContain('read-write');
     await expect(page.getByTestId('msg-assistant').last().textContent()).resolves.toBe(

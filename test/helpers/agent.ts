@@ -51,7 +51,6 @@ export function agentSession(
       model: 'claude-opus-5-5',
       maxTokens: 4096,
       effort: 'high',
-      contextBudgetTokens: 100_000,
     },
     approvalMode: 'auto',
     approver: scriptedApprover().approver,

@@ -1,3 +1,4 @@
+import { rebuildConversation } from '../../src/main/agent/conversation.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Tool } from '../../src/main/agent/tools/types.js';
@@ -59,7 +60,16 @@ describe('the agent loop against a local Messages API (real SDK)', () => {
     expect(req.body.stream).toBe(true);
     expect(req.body.model).toBe('claude-opus-5-5');
     expect(req.body.thinking).toEqual({ type: 'adaptive' });
-    const system = String(req.body.system);
+    expect(req.body.output_config).toEqual({ effort: 'high' });
+    // No sampling parameter or forced tool choice: the 5.5 models refuse them.
+    for (const k of ['temperature', 'top_p', 'top_k', 'tool_choice'])
+      expect(req.body).not.toHaveProperty(k);
+    // The stable prefix is cached: a breakpoint after the system prompt, and the newest block.
+    const blocks = req.body.system as { type: string; text: string; cache_control?: unknown }[];
+    expect(blocks).toHaveLength(1);
+    expect(blocks[0]!.cache_control).toEqual({ type: 'ephemeral' });
+    expect(req.body.cache_control).toEqual({ type: 'ephemeral' });
+    const system = blocks[0]!.text;
     expect(system).toMatch(/Linux VM/);
     expect(system).toMatch(/\/mnt\/report \(read-write\) — the working folder/);
     expect(system).toMatch(/\/mnt\/ref \(read-only\)/);
@@ -320,8 +330,8 @@ describe('the agent loop against a local Messages API (real SDK)', () => {
     expect(msgs[2]!.content[0]!.content).toMatch(/app stopped while this tool was running/);
   });
 
-  it('keeps a long session under the context budget by trimming old tool outputs', async () => {
-    // A tool that prints 40,000 characters, so twelve calls overflow a 60,000-token budget.
+  it('keeps a model without server-side compaction within its context by clearing old tool outputs', async () => {
+    // A tool that prints 40,000 characters (10,000 tokens), so twelve calls overflow a 60,000-token window.
     const bigTool: Tool = {
       name: 'big_output',
       description: 'prints a lot',
@@ -349,24 +359,35 @@ describe('the agent loop against a local Messages API (real SDK)', () => {
     const { session, events } = agentSession(store, api, {
       tools: [bigTool],
       settings: {
-        model: 'claude-opus-5-5',
+        model: 'claude-sonnet-4-5',
         maxTokens: 4096,
         effort: 'low',
-        contextBudgetTokens: 60_000,
+        contextWindowTokens: 60_000,
       },
     });
     await session.run('write many');
+    expect(api.problems).toEqual([]);
     for (const r of api.requests)
-      expect(JSON.stringify(r.body.messages).length / 4).toBeLessThan(60_000);
+      expect(JSON.stringify(r.body.messages).length / 4).toBeLessThan(60_000 - 4096);
     const last = JSON.stringify(api.requests.at(-1)!.body.messages);
-    expect(last).toMatch(/older tool output was removed/);
+    expect(last).toMatch(/older tool output was cleared/);
     expect(last).toContain('11:' + 'y'.repeat(100)); // the newest output is intact
-    expect(events.some((e) => e.type === 'notice')).toBe(true);
-    // The store still has every output in full.
+    // Counted by the API when near the mark, not guessed.
+    expect(api.sideRequests.some((r) => r.path === '/v1/messages/count_tokens')).toBe(true);
+    const cleared = events.filter((e) => e.type === 'context');
+    expect(cleared.length).toBeGreaterThan(0);
+    expect(cleared.every((e) => e.type === 'context' && e.action === 'cleared')).toBe(true);
+    // Cleared well below the mark, so the cache prefix is rebuilt rarely, not every turn.
+    expect(cleared.length).toBeLessThan(6);
+    // The store still has every output in full, and a resume clears the same outputs again.
     const stored = store.sessions.events(session.id).filter((e) => e.type === 'tool_result');
     expect(stored).toHaveLength(12);
     expect(stored.every((e) => (e.payload as { content: string }).content.length > 40_000)).toBe(
       true,
+    );
+    const rebuilt = JSON.stringify(rebuildConversation(store.sessions.events(session.id)));
+    expect(rebuilt.match(/older tool output was cleared/g)?.length).toBe(
+      last.match(/older tool output was cleared/g)?.length,
     );
   });
 });

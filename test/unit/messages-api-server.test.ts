@@ -100,7 +100,7 @@ describe('mock Messages API with the real SDK', () => {
     const signatures: string[] = [];
     const stream = client.messages.stream({
       ...ask('summarise a.txt'),
-      thinking: { type: 'enabled', budget_tokens: 1024 },
+      thinking: { type: 'adaptive' },
     });
     stream.on('signature', (s) => signatures.push(s));
     const msg = await stream.finalMessage();
@@ -121,7 +121,7 @@ describe('mock Messages API with the real SDK', () => {
       },
     ]);
     expect(signatures).toEqual(['sig-abc==']);
-    expect(api.requests[0]!.body.thinking).toEqual({ type: 'enabled', budget_tokens: 1024 });
+    expect(api.requests[0]!.body.thinking).toEqual({ type: 'adaptive' });
 
     // The blocks go back unchanged in the next turn, paired with the tool result.
     api.enqueue({

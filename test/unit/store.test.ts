@@ -37,6 +37,7 @@ describe('the store', () => {
         'session_events',
         'sessions',
         'settings',
+        'usage_log',
       ].sort(),
     );
     for (const t of tables) expect(t.sql).toMatch(/\) STRICT$/);

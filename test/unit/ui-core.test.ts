@@ -196,6 +196,8 @@ describe('the task manager (real store, real SDK, local Messages API, no VM)', (
         stopReason: 'end_turn',
         inputTokens: 1200,
         outputTokens: 30,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
       },
       { type: 'done', stopReason: 'end_turn', costUsd: 0 },
     ]);

@@ -65,6 +65,13 @@ export function rebuildConversation(events: SessionEventRow[]): MessageParam[] {
         content: (e.payload as { content: ContentBlock[] }).content as ContentBlockParam[],
       });
     } else if (e.type === 'tool_result') pushToolResult(messages, e.payload as StoredToolResult);
+    else if (e.type === 'context') {
+      const c = e.payload as StoredContextEvent;
+      if (c.action === 'cleared' && Array.isArray(c.toolUseIds))
+        clearToolResults(messages, c.toolUseIds);
+      if (c.action === 'compacted' && typeof c.summary === 'string')
+        messages.splice(0, messages.length, summaryMessage(c.summary));
+    }
   }
   return messages;
 }
@@ -86,36 +93,108 @@ export function unansweredToolUses(messages: MessageParam[]): { id: string; name
     .map((b) => ({ id: (b as { id: string }).id, name: (b as { name: string }).name }));
 }
 
-const TRIMMED =
-  '[This older tool output was removed to keep the conversation within the model’s context; run the tool again if you need it.]';
+const CLEARED =
+  '[This older tool output was cleared to keep the conversation within the model’s context; run the tool again if you need it.]';
 
-/** A rough token count (4 characters a token), enough to keep well under the limit. */
+/** What a stored `context` event holds: the UI's part, and what the conversation needs to replay it. */
+export interface StoredContextEvent {
+  action: 'cleared' | 'compacted';
+  tokensBefore: number;
+  tokensAfter: number;
+  message: string;
+  /** `cleared`: the tool results whose output was replaced by a note. */
+  toolUseIds?: string[];
+  /** `compacted` on the client: the summary that replaces everything before it. */
+  summary?: string;
+}
+
+/** The user message that stands for the conversation a client-side summary replaced. */
+export function summaryMessage(summary: string): MessageParam {
+  return {
+    role: 'user',
+    content: `[The conversation so far was compacted into this summary to stay within the model’s context.]\n\n${summary}\n\n[Continue the task from here.]`,
+  };
+}
+
+/** A rough token count (4 characters a token), used until the API has counted. */
 export function estimateTokens(messages: MessageParam[], system = ''): number {
   return Math.ceil((JSON.stringify(messages).length + system.length) / 4);
 }
 
 /**
- * Keeps the conversation under `budget` tokens by replacing the oldest long tool outputs with a
- * note; the last exchange is never touched. Returns how many outputs were trimmed.
+ * Picks the oldest long tool outputs to clear so that the (estimated) conversation falls to
+ * `targetTokens`, never touching the last `keep` tool results. Returns their tool_use ids.
  */
-export function trimToBudget(messages: MessageParam[], budget: number, system = ''): number {
-  let trimmed = 0;
-  let estimate = estimateTokens(messages, system);
-  for (let i = 0; i < messages.length - 2 && estimate > budget; i++) {
-    const m = messages[i]!;
+export function toolResultsToClear(
+  messages: MessageParam[],
+  targetTokens: number,
+  keep: number,
+  system = '',
+): string[] {
+  const results: { id: string; chars: number }[] = [];
+  for (const m of messages) {
     if (m.role !== 'user' || !Array.isArray(m.content)) continue;
     for (const b of m.content) {
-      if (
-        b.type !== 'tool_result' ||
-        typeof b.content !== 'string' ||
-        b.content.length <= TRIMMED.length
-      )
-        continue;
-      estimate -= Math.floor((b.content.length - TRIMMED.length) / 4);
-      b.content = TRIMMED;
-      trimmed++;
-      if (estimate <= budget) break;
+      if (b.type === 'tool_result' && typeof b.content === 'string' && b.content !== CLEARED)
+        results.push({ id: b.tool_use_id, chars: b.content.length });
     }
   }
-  return trimmed;
+  let estimate = estimateTokens(messages, system);
+  const ids: string[] = [];
+  for (const r of results.slice(0, Math.max(0, results.length - keep))) {
+    if (estimate <= targetTokens) break;
+    if (r.chars <= CLEARED.length) continue;
+    ids.push(r.id);
+    estimate -= Math.floor((r.chars - CLEARED.length) / 4);
+  }
+  return ids;
+}
+
+/** Replaces the output of the given tool results with a note (the call itself stays). */
+export function clearToolResults(messages: MessageParam[], ids: Iterable<string>): void {
+  const clear = new Set(ids);
+  for (const m of messages) {
+    if (m.role !== 'user' || !Array.isArray(m.content)) continue;
+    for (const b of m.content) {
+      if (b.type === 'tool_result' && clear.has(b.tool_use_id)) b.content = CLEARED;
+    }
+  }
+}
+
+/** Whether a message holds a server-side compaction block. */
+function hasCompaction(m: MessageParam): boolean {
+  return Array.isArray(m.content) && m.content.some((b) => (b.type as string) === 'compaction');
+}
+
+const COMPACTED_BEFORE = '[Earlier conversation: compacted; see the summary that follows.]';
+
+/**
+ * The messages to send: after a server-side compaction the API reads nothing before the newest
+ * compaction block, so what came before it is not sent again (one short user message keeps the
+ * roles alternating). Thinking blocks and the compaction block go back exactly as received; to a
+ * model without compaction (a resume with another model) the summary goes as text.
+ */
+export function requestMessages(messages: MessageParam[], compaction = true): MessageParam[] {
+  let i = messages.length - 1;
+  while (i > 0 && !hasCompaction(messages[i]!)) i--;
+  const kept =
+    i <= 0
+      ? messages
+      : [{ role: 'user' as const, content: COMPACTED_BEFORE }, ...messages.slice(i)];
+  if (compaction || i < 0 || !hasCompaction(messages[Math.max(i, 0)]!)) return kept;
+  return kept.map((m) =>
+    hasCompaction(m) && Array.isArray(m.content)
+      ? ({
+          ...m,
+          content: m.content.map((b) =>
+            (b.type as string) === 'compaction'
+              ? {
+                  type: 'text' as const,
+                  text: `[Summary of the earlier conversation]\n${String((b as { content?: unknown }).content ?? '')}`,
+                }
+              : b,
+          ),
+        } as MessageParam)
+      : m,
+  );
 }

@@ -15,6 +15,47 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseMs: 1000, maxMs: 60_000 };
 
+/**
+ * One request's parameters. With `betas` (server-side compaction) it goes through the beta
+ * Messages API, which also takes `context_management`; its replies may hold `compaction` blocks,
+ * which go back to the API unchanged like every other block.
+ */
+export type TurnParams = Omit<MessageCreateParamsStreaming, 'stream'> & {
+  betas?: string[];
+  context_management?: { edits: Array<Record<string, unknown>> };
+};
+
+function openStream(client: Anthropic, params: TurnParams, signal: AbortSignal) {
+  const { betas, ...rest } = params;
+  if (betas?.length)
+    return client.beta.messages.stream(
+      { ...rest, betas } as Parameters<typeof client.beta.messages.stream>[0],
+      { signal },
+    );
+  return client.messages.stream(rest as Omit<MessageCreateParamsStreaming, 'stream'>, { signal });
+}
+
+/** The API's exact count of a request's input tokens (the same parameters as the request). */
+export async function countTokens(
+  client: Anthropic,
+  params: TurnParams,
+  signal: AbortSignal,
+): Promise<number> {
+  const { betas, model, system, messages, tools, thinking, context_management } = params;
+  const body = { model, system, messages, tools, thinking };
+  const r = betas?.length
+    ? await client.beta.messages.countTokens(
+        { ...body, betas, context_management } as Parameters<
+          typeof client.beta.messages.countTokens
+        >[0],
+        { signal },
+      )
+    : await client.messages.countTokens(body as Parameters<typeof client.messages.countTokens>[0], {
+        signal,
+      });
+  return r.input_tokens;
+}
+
 /** Live events of one model call, for the UI and the CLI. */
 export interface StreamCallbacks {
   onEvent?(event: RawMessageStreamEvent): void;
@@ -138,16 +179,16 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 export async function streamTurn(
   client: Anthropic,
-  params: Omit<MessageCreateParamsStreaming, 'stream'>,
+  params: TurnParams,
   cb: StreamCallbacks,
   signal: AbortSignal,
   policy: RetryPolicy = DEFAULT_RETRY,
 ): Promise<Message> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const stream = client.messages.stream(params, { signal });
-      for await (const event of stream) cb.onEvent?.(event);
-      return await stream.finalMessage();
+      const stream = openStream(client, params, signal);
+      for await (const event of stream) cb.onEvent?.(event as RawMessageStreamEvent);
+      return (await stream.finalMessage()) as Message;
     } catch (err) {
       if (signal.aborted) throw new APIUserAbortError();
       const c = classify(err);

@@ -37,3 +37,34 @@ export function costOf(model: string, usage: Usage): number {
     0.1 * (usage.cache_read_input_tokens ?? 0);
   return (input * p.input + usage.output_tokens * p.output) / 1_000_000;
 }
+
+/** A usage with the iterations a server-side compaction reports. */
+type UsageWithIterations = Usage & {
+  iterations?: Array<Usage & { type?: string }> | null;
+};
+
+/**
+ * What one reply bills: its top-level usage plus any compaction pass, which the API reports only
+ * in `usage.iterations` (the top level is the sampling pass alone).
+ */
+export function billedUsage(usage: UsageWithIterations): {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+} {
+  const out = {
+    input_tokens: usage.input_tokens,
+    output_tokens: usage.output_tokens,
+    cache_creation_input_tokens: usage.cache_creation_input_tokens ?? 0,
+    cache_read_input_tokens: usage.cache_read_input_tokens ?? 0,
+  };
+  for (const it of usage.iterations ?? []) {
+    if (it.type !== 'compaction') continue;
+    out.input_tokens += it.input_tokens ?? 0;
+    out.output_tokens += it.output_tokens ?? 0;
+    out.cache_creation_input_tokens += it.cache_creation_input_tokens ?? 0;
+    out.cache_read_input_tokens += it.cache_read_input_tokens ?? 0;
+  }
+  return out;
+}

@@ -2,27 +2,40 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { APIUserAbortError } from '@anthropic-ai/sdk';
 import type {
   ContentBlock,
+  Message,
   MessageParam,
-  ThinkingConfigParam,
   ToolUseBlock,
 } from '@anthropic-ai/sdk/resources/messages';
 import { EventEmitter } from 'node:events';
 import type { AgentEvent } from '../../shared/agent-events.js';
 import type { Effort } from '../../shared/api.js';
+import { spendLimitSentence } from '../../shared/usage.js';
 import type { AutomationPlan } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type { Store } from '../store/store.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import {
+  clearToolResults,
+  estimateTokens,
   pushToolResult,
   pushUser,
   rebuildConversation,
-  trimToBudget,
+  requestMessages,
+  summaryMessage,
+  toolResultsToClear,
   unansweredToolUses,
+  type StoredContextEvent,
   type StoredToolResult,
 } from './conversation.js';
-import { DEFAULT_RETRY, streamTurn, type RetryPolicy } from './model.js';
-import { costOf } from './pricing.js';
+import {
+  countTokens,
+  DEFAULT_RETRY,
+  streamTurn,
+  type RetryPolicy,
+  type TurnParams,
+} from './model.js';
+import { builtInProfile, shapeRequest, type ModelProfile } from './models.js';
+import { billedUsage, costOf } from './pricing.js';
 import { systemPrompt, type PromptContext } from './system-prompt.js';
 import { apiTools, TOOLS } from './tools/index.js';
 import {
@@ -66,9 +79,27 @@ export interface AgentSettings {
   maxTokens: number;
   /** How hard the model works; sent as `output_config.effort` where the model supports it. */
   effort: Effort;
-  /** Keep the conversation under this many (estimated) tokens. */
-  contextBudgetTokens: number;
+  /** Prompt caching (on unless a benchmark measures the session without it). */
+  promptCaching?: boolean;
+  /** The context window to stay within, when not the model's own (tests and benchmarks). */
+  contextWindowTokens?: number;
 }
+
+/**
+ * When the conversation is made smaller, as shares of the room a request has (the model's
+ * context window less the reply's `max_tokens`): from `REDUCE_AT` on, either the server compacts
+ * (where the model supports it) or old tool outputs are cleared down to `CLEAR_TO`, and if that is
+ * not enough the conversation is summarised. Clearing far below the mark means the cache prefix
+ * is rebuilt rarely, not on every turn.
+ */
+export const REDUCE_AT = 0.75;
+export const CLEAR_TO = 0.4;
+/** The newest tool results are never cleared. */
+export const KEEP_TOOL_RESULTS = 3;
+const COMPACTION_BETA = 'compact-2026-01-12';
+
+const SUMMARY_REQUEST =
+  'The conversation is about to outgrow the context window. Write a summary that will replace everything above: the task and the person’s instructions (verbatim where exact wording matters), what has been done and found so far, files created or changed with their paths, decisions made, and what remains to do next. Do not call tools; reply with the summary only.';
 
 /** What a session is built from; hosts (app, CLI, automation runs) wire these. */
 export interface AgentSessionOptions {
@@ -82,6 +113,13 @@ export interface AgentSessionOptions {
   approver: Approver;
   prompt: Omit<PromptContext, 'now'>;
   now?: () => Date;
+  /** What each model accepts (from the Models API); default: the built-in table. */
+  models?: { profile(model: string): Promise<ModelProfile> };
+  /**
+   * Stop a run once what it cost reaches this many dollars (an automation's limit): the run ends
+   * with stop reason `spend_limit` and an error event that says so.
+   */
+  spendLimitUsd?: number;
   retry?: RetryPolicy;
   tools?: Tool[];
   /**
@@ -114,6 +152,10 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
   private controller = new AbortController();
   private readonly tools: Tool[];
   private running = false;
+  /** The last request's exact input tokens and size in characters, to estimate the next one. */
+  private lastSent: { tokens: number; chars: number } | undefined;
+  /** What the model calls of the current run cost, summaries included (for the spend limit). */
+  private runCost = 0;
 
   constructor(private readonly o: AgentSessionOptions) {
     super();
@@ -159,27 +201,20 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
       }
       if (this.messages.length === 0)
         throw new PaddockError('EMPTY', 'There is nothing to do yet: give the task a prompt.');
+      // Fixed for the run, so the cached prefix (tools, system prompt) stays the same every turn.
+      const system = systemPrompt({
+        ...this.o.prompt,
+        now: (this.o.now ?? (() => new Date()))(),
+      });
+      const profile = await (this.o.models?.profile(this.o.settings.model) ??
+        Promise.resolve(builtInProfile(this.o.settings.model)));
+      this.runCost = 0;
       for (;;) {
-        const system = systemPrompt({
-          ...this.o.prompt,
-          now: (this.o.now ?? (() => new Date()))(),
-        });
-        const trimmed = trimToBudget(this.messages, this.o.settings.contextBudgetTokens, system);
-        if (trimmed)
-          this.emitEvent({
-            type: 'notice',
-            message: `Trimmed ${trimmed} older tool output(s) to stay within the context limit.`,
-          });
+        await this.fitContext(profile, system, signal);
+        const params = this.requestParams(profile, system);
         const msg = await streamTurn(
           this.o.client,
-          {
-            model: this.o.settings.model,
-            max_tokens: this.o.settings.maxTokens,
-            system,
-            messages: this.messages,
-            tools: apiTools(this.tools),
-            ...thinkingParam(this.o.settings),
-          },
+          params,
           {
             onEvent: (ev) => {
               if (ev.type === 'content_block_delta') {
@@ -194,14 +229,17 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
           signal,
           this.o.retry ?? DEFAULT_RETRY,
         );
-        const cost = costOf(msg.model || this.o.settings.model, msg.usage);
+        this.noteSent(params, msg);
+        const billed = billedUsage(msg.usage);
+        const cost = costOf(msg.model || this.o.settings.model, billed);
         const usage = {
-          inputTokens: msg.usage.input_tokens,
-          outputTokens: msg.usage.output_tokens,
-          cacheReadTokens: msg.usage.cache_read_input_tokens ?? 0,
-          cacheWriteTokens: msg.usage.cache_creation_input_tokens ?? 0,
+          inputTokens: billed.input_tokens,
+          outputTokens: billed.output_tokens,
+          cacheReadTokens: billed.cache_read_input_tokens,
+          cacheWriteTokens: billed.cache_creation_input_tokens,
         };
         this.o.store.sessions.addUsage(this.id, usage, cost);
+        this.runCost += cost;
         // SECURITY-neutral but essential: content goes back unchanged (thinking signatures included).
         this.record('assistant', {
           content: msg.content,
@@ -218,6 +256,13 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
           stopReason: msg.stop_reason,
           ...usage,
         });
+
+        if (this.o.spendLimitUsd !== undefined && this.runCost >= this.o.spendLimitUsd) {
+          const message = spendLimitSentence(this.o.spendLimitUsd, this.runCost);
+          this.record('error', { code: 'SPEND_LIMIT', message });
+          this.emitEvent({ type: 'error', code: 'SPEND_LIMIT', message });
+          return this.finish('spend_limit', finalText);
+        }
 
         const toolUses = msg.content.filter((b): b is ToolUseBlock => b.type === 'tool_use');
         if (
@@ -250,6 +295,187 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
     } finally {
       this.running = false;
     }
+  }
+
+  /** The request for the next turn: shaped for the model, cached, compacted where it can be. */
+  private requestParams(profile: ModelProfile, system: string): TurnParams {
+    const caching = this.o.settings.promptCaching !== false;
+    const shaped = shapeRequest(profile, this.o.settings.effort, this.o.settings.maxTokens);
+    return {
+      model: this.o.settings.model,
+      ...shaped,
+      // The tools (in a fixed order) and the system prompt are the same on every turn: one
+      // breakpoint after them, and the top-level one on the newest block, so each turn reads the
+      // whole conversation before it from the cache and writes only what is new.
+      system: [
+        {
+          type: 'text',
+          text: system,
+          ...(caching ? { cache_control: { type: 'ephemeral' } } : {}),
+        },
+      ],
+      ...(caching ? { cache_control: { type: 'ephemeral' } } : {}),
+      messages: requestMessages(this.messages, profile.compaction),
+      tools: apiTools(this.tools),
+      ...(profile.compaction
+        ? {
+            betas: [COMPACTION_BETA],
+            context_management: {
+              edits: [
+                {
+                  type: 'compact_20260112',
+                  trigger: { type: 'input_tokens', value: this.reduceAt(profile) },
+                },
+              ],
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** Input tokens from which the conversation is made smaller. */
+  private reduceAt(profile: ModelProfile): number {
+    const window = this.o.settings.contextWindowTokens ?? profile.maxInputTokens;
+    const room =
+      window - shapeRequest(profile, this.o.settings.effort, this.o.settings.maxTokens).max_tokens;
+    return Math.max(1024, Math.floor(room * REDUCE_AT));
+  }
+
+  /** Remembers what the last request counted, and marks a compaction the server made. */
+  private noteSent(params: TurnParams, msg: Message): void {
+    const usage = msg.usage as Message['usage'] & {
+      iterations?: Array<{
+        input_tokens?: number;
+        cache_read_input_tokens?: number | null;
+        cache_creation_input_tokens?: number | null;
+      }> | null;
+    };
+    const inputOf = (u: {
+      input_tokens?: number;
+      cache_read_input_tokens?: number | null;
+      cache_creation_input_tokens?: number | null;
+    }) =>
+      (u.input_tokens ?? 0) +
+      (u.cache_read_input_tokens ?? 0) +
+      (u.cache_creation_input_tokens ?? 0);
+    const compacted = msg.content.some((b) => (b.type as string) === 'compaction');
+    if (!compacted) {
+      this.lastSent = { tokens: inputOf(usage), chars: requestChars(params) };
+      return;
+    }
+    // The request is re-shaped from the compaction block on; estimate afresh next time.
+    this.lastSent = undefined;
+    const pass = (usage.iterations ?? []).find(
+      (it) => (it as { type?: string }).type === 'compaction',
+    );
+    const tokensBefore = pass ? inputOf(pass) : Math.ceil(requestChars(params) / 4);
+    const tokensAfter = inputOf(usage);
+    const event: StoredContextEvent = {
+      action: 'compacted',
+      tokensBefore,
+      tokensAfter,
+      message:
+        'The conversation before this point was compacted into a summary by the model service to stay within its context.',
+    };
+    this.record('context', event);
+    this.emitEvent({ type: 'context', ...contextEventFields(event) });
+  }
+
+  /**
+   * Keeps the next request within the model's context. Counted, not guessed: the last request's
+   * exact count plus an estimate of what was added, and the API's count when that comes near the
+   * mark. Models with server-side compaction are left to it; for the others, old tool outputs are
+   * cleared, then the conversation is summarised if that was not enough.
+   */
+  private async fitContext(
+    profile: ModelProfile,
+    system: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (profile.compaction) return;
+    const at = this.reduceAt(profile);
+    const params = () => this.requestParams(profile, system);
+    let tokens = this.estimate(params());
+    if (tokens < at) return;
+    tokens = await countTokens(this.o.client, params(), signal);
+    if (tokens < at) return;
+    const room = Math.floor((at / REDUCE_AT) * CLEAR_TO);
+    const ids = toolResultsToClear(this.messages, room, KEEP_TOOL_RESULTS, system);
+    if (ids.length > 0) {
+      clearToolResults(this.messages, ids);
+      this.lastSent = undefined;
+      const after = await countTokens(this.o.client, params(), signal);
+      this.noteContext({
+        action: 'cleared',
+        tokensBefore: tokens,
+        tokensAfter: after,
+        message: `Cleared ${ids.length} older tool output(s) to stay within the model’s context.`,
+        toolUseIds: ids,
+      });
+      tokens = after;
+      if (tokens < at) return;
+    }
+    await this.summarise(profile, system, tokens, signal);
+  }
+
+  /** Client-side compaction: the model summarises the conversation, which then stands for it. */
+  private async summarise(
+    profile: ModelProfile,
+    system: string,
+    tokensBefore: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const messages = structuredClone(this.messages);
+    pushUser(messages, SUMMARY_REQUEST);
+    const base = this.requestParams(profile, system);
+    const reply = await streamTurn(
+      this.o.client,
+      { ...base, messages, tool_choice: { type: 'none' } },
+      { onRetry: (info) => this.emitEvent({ type: 'retry', ...info }) },
+      signal,
+      this.o.retry ?? DEFAULT_RETRY,
+    );
+    const cost = costOf(reply.model || this.o.settings.model, reply.usage);
+    this.o.store.sessions.addUsage(
+      this.id,
+      {
+        inputTokens: reply.usage.input_tokens,
+        outputTokens: reply.usage.output_tokens,
+        cacheReadTokens: reply.usage.cache_read_input_tokens ?? 0,
+        cacheWriteTokens: reply.usage.cache_creation_input_tokens ?? 0,
+      },
+      cost,
+    );
+    this.runCost += cost;
+    const summary = textOf(reply.content).trim();
+    if (!summary)
+      throw new PaddockError(
+        'CONTEXT_FULL',
+        'The conversation outgrew the model’s context and could not be summarised. Start a new task with what is left to do.',
+      );
+    this.messages.splice(0, this.messages.length, summaryMessage(summary));
+    this.lastSent = undefined;
+    this.noteContext({
+      action: 'compacted',
+      tokensBefore,
+      tokensAfter: estimateTokens(this.messages, system),
+      message:
+        'The conversation before this point was compacted into a summary to stay within the model’s context.',
+      summary,
+    });
+  }
+
+  private noteContext(event: StoredContextEvent): void {
+    this.record('context', event);
+    this.emitEvent({ type: 'context', ...contextEventFields(event) });
+  }
+
+  /** The next request's input tokens: the last exact count plus what was added since. */
+  private estimate(params: TurnParams): number {
+    const chars = requestChars(params);
+    if (this.lastSent && chars >= this.lastSent.chars)
+      return this.lastSent.tokens + Math.ceil((chars - this.lastSent.chars) / 4);
+    return Math.ceil(chars / 4);
   }
 
   private finish(stopReason: string, finalText: string): RunOutcome {
@@ -457,9 +683,17 @@ function textOf(content: ContentBlock[]): string {
     .join('');
 }
 
-function thinkingParam(s: AgentSettings): {
-  thinking?: ThinkingConfigParam;
-  output_config?: { effort: Effort };
-} {
-  return { thinking: { type: 'adaptive' }, output_config: { effort: s.effort } };
+/** Characters of what a request sends that grows with the conversation. */
+function requestChars(p: TurnParams): number {
+  return JSON.stringify(p.messages).length + JSON.stringify(p.system ?? '').length;
+}
+
+/** The UI's part of a stored context event. */
+function contextEventFields(e: StoredContextEvent) {
+  return {
+    action: e.action,
+    tokensBefore: e.tokensBefore,
+    tokensAfter: e.tokensAfter,
+    message: e.message,
+  };
 }

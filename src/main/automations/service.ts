@@ -1,4 +1,5 @@
 import type { AutomationPlan } from '../../shared/app-contract.js';
+import { SPEND_LIMIT_RULE } from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type {
   AutomationPatch,
@@ -40,10 +41,25 @@ export interface AutomationInput {
   tz?: string;
   timeoutMs?: number;
   maxAttempts?: number;
+  /** Stop a run once it has cost this many dollars; null or unset: no limit. */
+  spendLimitUsd?: number | null;
   createdBySession?: string | null;
 }
 
 const POLICIES: readonly MissedPolicy[] = ['skip', 'once', 'all'];
+
+/**
+ * A spend limit as kept: a positive, finite number of dollars, or null for none; anything else is
+ * BAD_SPEND_LIMIT with a sentence saying what to give.
+ */
+export function checkedSpendLimit(value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    const shown = typeof value === 'string' ? `“${value}”` : String(value);
+    throw new PaddockError('BAD_SPEND_LIMIT', `${SPEND_LIMIT_RULE} ${shown} is not one.`);
+  }
+  return value;
+}
 
 /** Folders as path and mode only, as people and the page see them (a share's name is the VM's). */
 export function plainFolders(
@@ -150,6 +166,7 @@ export class AutomationService {
       nextSlotAt: first,
       timeoutMs,
       maxAttempts: Math.max(1, input.maxAttempts ?? 2),
+      spendLimitUsd: checkedSpendLimit(input.spendLimitUsd),
       createdBySession: input.createdBySession ?? null,
     };
   }
@@ -180,6 +197,8 @@ export class AutomationService {
         );
       change.missedPolicy = patch.missed;
     }
+    if (patch.spendLimitUsd !== undefined)
+      change.spendLimitUsd = checkedSpendLimit(patch.spendLimitUsd);
     if (patch.folders !== undefined)
       change.folders = grantFolders(patch.folders, this.opts.dataDir);
     if (patch.allowHosts !== undefined) {

@@ -1,7 +1,9 @@
 import { Option, type Command } from 'commander';
+import { SPEND_LIMIT_RULE } from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
+import { describeUsage, formatCost } from '../../shared/usage.js';
 import { formatSlot } from '../automations/schedule.js';
-import type { AutomationService } from '../automations/service.js';
+import { checkedSpendLimit, type AutomationService } from '../automations/service.js';
 import { createCore, type Core } from '../core/core.js';
 import { dataDir } from '../platform/app-paths.js';
 import type { AutomationRow, FolderShare, MissedPolicy } from '../store/automations-repo.js';
@@ -53,11 +55,29 @@ function automationJson(a: AutomationRow) {
   };
 }
 
+/** `--spend-limit`: dollars (`2`, `0.50`, `$2`), or `none` for no limit. */
+function spendLimitArg(value: string): number | null {
+  const v = value.trim().toLowerCase();
+  if (v === 'none' || v === 'off') return null;
+  const n = v.startsWith('$') ? Number(v.slice(1)) : Number(v);
+  if (v === '' || v === '$' || Number.isNaN(n))
+    throw new PaddockError(
+      'BAD_OPTION',
+      `--spend-limit: ${SPEND_LIMIT_RULE} “${value}” is not one.`,
+    );
+  return checkedSpendLimit(n);
+}
+
+/** Like {@link collect}, but left undefined when the option is never given (edit: unchanged). */
+function collectSome(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function pad(s: string, n: number): string {
   return s.length >= n ? s + ' ' : s + ' '.repeat(n - s.length);
 }
 
-function runLine(r: RunRow, names: Map<string, AutomationRow>): string {
+function runLine(r: RunRow, names: Map<string, AutomationRow>, cost?: number): string {
   const a = names.get(r.automationId);
   const detail = r.summary ?? r.error ?? '';
   return (
@@ -65,6 +85,7 @@ function runLine(r: RunRow, names: Map<string, AutomationRow>): string {
     pad(when(r.slotAt, a?.tzid ?? 'UTC'), 38) +
     pad(r.status + (r.trigger === 'manual' ? ' (manual)' : r.late ? ' (late)' : ''), 22) +
     pad(`#${r.attempt}`, 4) +
+    pad(cost === undefined ? '—' : formatCost(cost), 10) +
     pad(a?.name ?? r.automationId, 20) +
     (detail.length > 100 ? detail.slice(0, 99) + '…' : detail) +
     '\n'
@@ -108,6 +129,10 @@ export function registerAutomations(program: Command): void {
     .option('--tz <zone>', 'time zone of the schedule (default: this computer’s)')
     .option('--timeout <minutes>', 'stop a run after this many minutes', '30')
     .option('--retries <n>', 'times an interrupted run is tried again', '1')
+    .option(
+      '--spend-limit <usd>',
+      'stop a run once it has cost this many dollars (e.g. 2 or 0.50; default: no limit)',
+    )
     .option('--json', 'JSON output')
     .action(
       async (o: {
@@ -120,6 +145,7 @@ export function registerAutomations(program: Command): void {
         tz?: string;
         timeout: string;
         retries: string;
+        spendLimit?: string;
         json?: boolean;
       }) => {
         await withStore((_store, svc) => {
@@ -139,11 +165,88 @@ export function registerAutomations(program: Command): void {
             ...(o.tz ? { tz: o.tz } : {}),
             timeoutMs: Math.round(Number(o.timeout) * 60_000),
             maxAttempts: retries + 1,
+            ...(o.spendLimit !== undefined ? { spendLimitUsd: spendLimitArg(o.spendLimit) } : {}),
           });
           out(
             o.json,
             automationJson(a),
             () => `Added ${a.id} “${a.name}”; next run ${when(a.nextSlotAt, a.tzid)}.\n`,
+          );
+        });
+      },
+    );
+
+  cmd
+    .command('edit')
+    .description('Change an automation; what is not given stays as it is')
+    .argument('<id>')
+    .option('--name <name>', 'a short name')
+    .option('--prompt <prompt>', 'what the agent should do at each run')
+    .option('--schedule <schedule>', 'a new schedule; it starts from now')
+    .option('--tz <zone>', 'time zone of the schedule')
+    .option(
+      '--folder <path[:ro]>',
+      'the folders each run gets, replacing the current ones (repeatable)',
+      collectSome,
+    )
+    .option(
+      '--allow-host <host>',
+      'the hosts each run may reach, replacing the current ones (repeatable)',
+      collectSome,
+    )
+    .addOption(
+      new Option(
+        '--missed <policy>',
+        'slots missed while off or asleep: skip, once or all',
+      ).choices(['skip', 'once', 'all']),
+    )
+    .option(
+      '--spend-limit <usd>',
+      'stop a run once it has cost this many dollars (e.g. 2 or 0.50), or none for no limit',
+    )
+    .option('--json', 'JSON output')
+    .action(
+      async (
+        id: string,
+        o: {
+          name?: string;
+          prompt?: string;
+          schedule?: string;
+          tz?: string;
+          folder?: string[];
+          allowHost?: string[];
+          missed?: MissedPolicy;
+          spendLimit?: string;
+          json?: boolean;
+        },
+      ) => {
+        await withStore((_store, svc) => {
+          const cur = svc.require(id);
+          const a = svc.update(id, {
+            ...(o.name !== undefined ? { name: o.name } : {}),
+            ...(o.prompt !== undefined ? { prompt: o.prompt } : {}),
+            // A new zone alone re-reads the schedule as written in that zone.
+            ...(o.schedule !== undefined || o.tz !== undefined
+              ? { schedule: o.schedule ?? cur.scheduleText }
+              : {}),
+            ...(o.tz !== undefined ? { tz: o.tz } : {}),
+            ...(o.folder !== undefined
+              ? {
+                  folders: o.folder
+                    .map(parseFolderArg)
+                    .map((f) => ({ hostPath: f.path, readOnly: f.readOnly })),
+                }
+              : {}),
+            ...(o.allowHost !== undefined ? { allowHosts: o.allowHost } : {}),
+            ...(o.missed !== undefined ? { missed: o.missed } : {}),
+            ...(o.spendLimit !== undefined ? { spendLimitUsd: spendLimitArg(o.spendLimit) } : {}),
+          });
+          out(
+            o.json,
+            automationJson(a),
+            () =>
+              `Changed ${a.id} “${a.name}”; next run ${when(a.enabled ? a.nextSlotAt : null, a.tzid)}` +
+              `${a.spendLimitUsd === null ? '' : `; spend limit ${formatCost(a.spendLimitUsd)} per run`}.\n`,
           );
         });
       },
@@ -183,7 +286,10 @@ export function registerAutomations(program: Command): void {
       await withStore((store, svc) => {
         const a = svc.require(id);
         const runs = store.runs.list(id, 10);
-        out(o.json, { ...automationJson(a), runs }, () =>
+        const usage = store.runs.automationUsage(id);
+        const perRun = store.runs.usageOf(runs.map((r) => r.id));
+        const runsOut = runs.map((r) => ({ ...r, usage: perRun.get(r.id) ?? null }));
+        out(o.json, { ...automationJson(a), usage, runs: runsOut }, () =>
           [
             `${a.name} (${a.id}) — ${a.enabled ? 'active' : 'paused'}`,
             `  schedule: ${a.scheduleText}`,
@@ -193,9 +299,13 @@ export function registerAutomations(program: Command): void {
             `  folders:  ${a.folders.map(folderArg).join(', ') || 'none'}`,
             `  network:  ${a.allowlist.join(', ') || 'none beyond settings'}`,
             `  timeout:  ${Math.round(a.timeoutMs / 60_000)} min; attempts ${a.maxAttempts}`,
+            `  limit:    ${a.spendLimitUsd === null ? 'no spend limit' : `${formatCost(a.spendLimitUsd)} per run`}`,
+            `  used:     ${describeUsage(usage)} (all runs)`,
             `  prompt:   ${a.prompt}`,
             '',
-            ...runs.map((r) => runLine(r, new Map([[a.id, a]])).trimEnd()),
+            ...runs.map((r) =>
+              runLine(r, new Map([[a.id, a]]), perRun.get(r.id)?.costUsd).trimEnd(),
+            ),
             '',
           ].join('\n'),
         );
@@ -300,8 +410,14 @@ export function registerAutomations(program: Command): void {
         const names = new Map(
           store.automations.list({ includeRemoved: true }).map((a) => [a.id, a]),
         );
-        out(o.json, runs, () =>
-          runs.length === 0 ? 'No runs yet.\n' : runs.map((r) => runLine(r, names)).join(''),
+        const usage = store.runs.usageOf(runs.map((r) => r.id));
+        out(
+          o.json,
+          runs.map((r) => ({ ...r, usage: usage.get(r.id) ?? null })),
+          () =>
+            runs.length === 0
+              ? 'No runs yet.\n'
+              : runs.map((r) => runLine(r, names, usage.get(r.id)?.costUsd)).join(''),
         );
       });
     });

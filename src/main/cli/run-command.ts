@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import type { AgentEvent } from '../../shared/agent-events.js';
+import type { Effort } from '../../shared/api.js';
 import { PaddockError } from '../../shared/result.js';
+import { describeUsage, type UsageTotals } from '../../shared/usage.js';
 import { rememberAlways, summariseToolInput } from '../agent/approvals.js';
+import { EFFORTS } from '../agent/models.js';
 import type { Approver } from '../agent/session.js';
 import { describeAutomationPlan } from '../agent/tools/artifacts.js';
 import { createCore } from '../core/core.js';
 import type { LiveSession } from '../core/sessions.js';
 import { dataDir } from '../platform/app-paths.js';
+import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import { parseFolderArg, resolveGrants } from '../vm/grants.js';
@@ -18,6 +22,7 @@ interface RunOptions {
   folder: string[];
   allowHost: string[];
   model?: string;
+  effort?: string;
   approve?: string;
   yes?: boolean;
   json?: boolean;
@@ -37,6 +42,10 @@ export function registerRun(program: Command): void {
     )
     .option('--allow-host <host>', 'allow network access to a host (repeatable)', collect, [])
     .option('--model <model>', 'model to use (default: the one in settings)')
+    .option(
+      '--effort <level>',
+      `how hard the model works: ${EFFORTS.join(', ')} (default: the one in settings)`,
+    )
     .option(
       '--approve <mode>',
       'auto (run tools without asking) or ask (ask before each tool call)',
@@ -63,6 +72,12 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
       'NO_PROMPT',
       'Say what you want done, as in: paddock run --folder ~/notes "summarise these notes".',
     );
+  if (opts.effort !== undefined && !EFFORTS.includes(opts.effort as Effort)) {
+    throw new PaddockError(
+      'BAD_OPTION',
+      `--effort must be one of ${EFFORTS.join(', ')}, not ${opts.effort}.`,
+    );
+  }
   if (opts.approve && opts.approve !== 'auto' && opts.approve !== 'ask') {
     throw new PaddockError('BAD_OPTION', `--approve must be auto or ask, not ${opts.approve}.`);
   }
@@ -97,6 +112,7 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
       // is made only when the person agrees (cliApprover; --yes agrees, no terminal refuses).
       canSchedule: true,
       model: opts.model,
+      effort: opts.effort as Effort | undefined,
       approvalMode: opts.approve as 'auto' | 'ask' | undefined,
       onEvent: out,
     });
@@ -104,8 +120,11 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     const onSignal = () => s.cancel();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    const before = core.store.sessions.get(sessionId)!;
+    let stopReason = 'error';
     try {
       const outcome = await s.run(prompt);
+      stopReason = outcome.stopReason;
       if (!opts.json) process.stdout.write('\n');
       if (outcome.stopReason === 'cancelled') return 130;
       if (outcome.stopReason === 'refusal') return 3;
@@ -113,6 +132,13 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      // The last line either way: what this run's model calls used and cost.
+      const usage = usageSince(before, core.store.sessions.get(sessionId) ?? before);
+      if (opts.json)
+        process.stdout.write(
+          JSON.stringify({ type: 'summary', sessionId, stopReason, ...usage }) + '\n',
+        );
+      else process.stderr.write(`Usage: ${describeUsage(usage)}\n`);
     }
   } catch (e) {
     if (e instanceof PaddockError && opts.json) {
@@ -124,6 +150,18 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     await live?.stop();
     await core.close();
   }
+}
+
+/** The tokens and cost a session gained between two reads of its row: one run's usage. */
+function usageSince(before: SessionRow, after: SessionRow): UsageTotals {
+  return {
+    inputTokens: after.inputTokens - before.inputTokens,
+    outputTokens: after.outputTokens - before.outputTokens,
+    cacheReadTokens: after.cacheReadTokens - before.cacheReadTokens,
+    cacheWriteTokens: after.cacheWriteTokens - before.cacheWriteTokens,
+    // Rounded off below a billionth of a dollar: a difference of sums of floats.
+    costUsd: Math.round((after.costUsd - before.costUsd) * 1e9) / 1e9,
+  };
 }
 
 /**

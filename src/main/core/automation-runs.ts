@@ -1,5 +1,6 @@
 import type { AgentEvent } from '../../shared/agent-events.js';
 import { PaddockError } from '../../shared/result.js';
+import { spendLimitSentence } from '../../shared/usage.js';
 import { unattendedApprover } from '../agent/approvals.js';
 import type { RunExecutor, RunJob, RunResult } from '../automations/scheduler.js';
 import type { Store } from '../store/store.js';
@@ -60,6 +61,7 @@ export class SessionRunExecutor implements RunExecutor {
       canSchedule: false,
       timeZone: a.tzid,
       approvalMode: 'auto',
+      ...(a.spendLimitUsd !== null ? { spendLimitUsd: a.spendLimitUsd } : {}),
       ...(this.d.onAgentEvent ? { onEvent: (e) => this.d.onAgentEvent!(sessionId, e) } : {}),
     });
     const onAbort = () => live.session.cancel();
@@ -74,6 +76,15 @@ export class SessionRunExecutor implements RunExecutor {
           status: 'failed',
           finalText: outcome.finalText,
           error: 'The model declined this task.',
+        };
+      if (outcome.stopReason === 'spend_limit')
+        return {
+          status: 'failed',
+          finalText: outcome.finalText,
+          error: spendLimitSentence(
+            a.spendLimitUsd ?? 0,
+            this.d.store.sessions.get(sessionId)?.costUsd ?? 0,
+          ),
         };
       return { status: 'succeeded', finalText: outcome.finalText };
     } catch (e) {

@@ -12,6 +12,7 @@ import type { AutomationRow } from '../store/automations-repo.js';
 import type { InboxItemRow } from '../store/inbox-repo.js';
 import { DB_FILE } from '../store/open.js';
 import type { RunRow } from '../store/runs-repo.js';
+import type { UsageTotals } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import { SessionRunExecutor } from './automation-runs.js';
 import type { EventBus } from './events.js';
@@ -44,14 +45,15 @@ export interface AppAutomationsDeps {
   onSessionChanged?: (sessionId: string) => void;
 }
 
-/** A run as the contract gives it: the row without its lease, which is the scheduler's affair. */
-function runOut({
-  leaseOwner: _owner,
-  leaseUntil: _until,
-  createdAt: _at,
-  ...run
-}: RunRow): AutomationRun {
-  return run;
+/**
+ * A run as the contract gives it: the row without its lease (the scheduler's affair), with its
+ * session's tokens and cost.
+ */
+function runOut(
+  { leaseOwner: _owner, leaseUntil: _until, createdAt: _at, ...run }: RunRow,
+  usage: UsageTotals | undefined,
+): AutomationRun {
+  return { ...run, usage: usage ?? null };
 }
 
 /**
@@ -142,7 +144,7 @@ export class AppAutomations {
       case 'missed':
       case 'interrupted': {
         const run = this.d.store.runs.get(e.run.id) ?? e.run;
-        this.d.events.emit('automations:run-changed', runOut(run));
+        this.d.events.emit('automations:run-changed', this.runView(run));
         this.d.events.emit('automations:changed', { automationId: run.automationId });
         if (e.type !== 'run-started') this.inboxChanged();
         break;
@@ -164,6 +166,16 @@ export class AppAutomations {
     this.d.events.emit('automations:changed', { automationId: id });
   }
 
+  /** Runs as the contract gives them, each with its session's usage (one query for all). */
+  private runViews(runs: RunRow[]): AutomationRun[] {
+    const usage = this.d.store.runs.usageOf(runs.filter((r) => r.sessionId).map((r) => r.id));
+    return runs.map((r) => runOut(r, usage.get(r.id)));
+  }
+
+  private runView(run: RunRow): AutomationRun {
+    return this.runViews([run])[0]!;
+  }
+
   /** One automation as the page shows it. */
   view(a: AutomationRow): Automation {
     const [last] = this.d.store.runs.list(a.id, 1);
@@ -178,9 +190,11 @@ export class AppAutomations {
       folders: plainFolders(a.folders),
       allowlist: a.allowlist,
       missedPolicy: a.missedPolicy,
+      spendLimitUsd: a.spendLimitUsd,
+      usage: this.d.store.runs.automationUsage(a.id),
       enabled: a.enabled,
       nextRunAt: a.enabled ? a.nextSlotAt : null,
-      lastRun: last ? runOut(last) : null,
+      lastRun: last ? this.runView(last) : null,
       running: active || last?.status === 'running',
       createdBySession: a.createdBySession,
       createdAt: a.createdAt,
@@ -208,6 +222,7 @@ export class AppAutomations {
     folders: { id: string; readOnly: boolean }[];
     allowlist?: string[] | undefined;
     missed?: 'skip' | 'once' | 'all' | undefined;
+    spendLimitUsd?: number | null | undefined;
   }): Automation {
     const a = this.service.create({
       name: req.name,
@@ -217,6 +232,7 @@ export class AppAutomations {
       allowHosts: req.allowlist ?? [],
       ...(req.tz ? { tz: req.tz } : {}),
       ...(req.missed ? { missed: req.missed } : {}),
+      ...(req.spendLimitUsd !== undefined ? { spendLimitUsd: req.spendLimitUsd } : {}),
     });
     this.changed(a.id);
     return this.view(a);
@@ -232,6 +248,7 @@ export class AppAutomations {
     keepFolders?: { hostPath: string; readOnly: boolean }[] | undefined;
     allowlist?: string[] | undefined;
     missed?: 'skip' | 'once' | 'all' | undefined;
+    spendLimitUsd?: number | null | undefined;
   }): Automation {
     const cur = this.service.require(req.id);
     let folders: { hostPath: string; readOnly: boolean }[] | undefined;
@@ -251,6 +268,7 @@ export class AppAutomations {
       ...(folders !== undefined ? { folders } : {}),
       ...(req.allowlist !== undefined ? { allowHosts: req.allowlist } : {}),
       ...(req.missed !== undefined ? { missed: req.missed } : {}),
+      ...(req.spendLimitUsd !== undefined ? { spendLimitUsd: req.spendLimitUsd } : {}),
     });
     this.changed(a.id);
     return this.view(a);
@@ -308,12 +326,12 @@ export class AppAutomations {
       .filter((r) => r.automationId === id && r.trigger === 'manual')
       .sort((a, b) => b.slotAt - a.slotAt)[0];
     if (!run) throw new PaddockError('NOT_STARTED', 'The run could not start; try again.');
-    return runOut(this.d.store.runs.get(run.id) ?? run);
+    return this.runView(this.d.store.runs.get(run.id) ?? run);
   }
 
   runs(automationId?: string, limit = 200): AutomationRun[] {
     if (automationId) this.service.require(automationId);
-    return this.d.store.runs.list(automationId, limit).map(runOut);
+    return this.runViews(this.d.store.runs.list(automationId, limit));
   }
 
   inbox(includeArchived = false): { items: InboxItem[]; unread: number } {

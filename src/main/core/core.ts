@@ -18,6 +18,7 @@ import { fileHandlers } from './handlers/files.js';
 import { grantHandlers } from './handlers/grants.js';
 import { settingsHandlers } from './handlers/settings.js';
 import { taskHandlers } from './handlers/tasks.js';
+import { usageHandlers } from './handlers/usage.js';
 import { ImageBuilds } from './image-builds.js';
 import { SessionFactory } from './sessions.js';
 import { TaskManager } from './tasks.js';
@@ -126,6 +127,7 @@ export class Core {
       ...fileHandlers(this),
       ...automationHandlers(this),
       ...artifactHandlers(this),
+      ...usageHandlers(this),
     };
     // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
     if (opts.runScheduler !== false) this.automations.start();

@@ -1,9 +1,13 @@
+import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentEvent } from '../../shared/agent-events.js';
+import type { Effort } from '../../shared/api.js';
 import { PaddockError } from '../../shared/result.js';
 import { createAnthropic } from '../agent/model.js';
+import { ModelCatalog } from '../agent/models.js';
 import { AgentSession, type Approver } from '../agent/session.js';
 import { ToolError, type AutomationScheduler, type ToolHost } from '../agent/tools/types.js';
 import type { SessionRow } from '../store/sessions-repo.js';
@@ -15,9 +19,6 @@ import type { BoundaryFinding } from '../vm/protected-paths.js';
 import { Sandbox } from '../vm/sandbox.js';
 import type { WarmPool } from '../vm/warm-pool.js';
 import type { ApiKeys, ModelCredentials } from './api-keys.js';
-
-/** A session keeps its conversation under this many (estimated) tokens. */
-const CONTEXT_BUDGET_TOKENS = 400_000;
 
 /** Every entry checked as the egress proxy will read it; BAD_ALLOW_HOST with a sentence if not. */
 export function checkAllowlists(configured: string[], prompt: string[] = []): void {
@@ -72,9 +73,16 @@ export interface OpenSession {
   timeZone?: string;
   /** This run only: another model than the stored one (`paddock run --model` on a resume). */
   model?: string | undefined;
+  /** This run only: another effort than Settings' (`paddock run --effort`). */
+  effort?: Effort | undefined;
   approvalMode?: 'auto' | 'ask' | undefined;
   /** Take a VM booted ahead for the same folders, if one is waiting. */
   useWarmPool?: boolean;
+  /**
+   * Stop the run once its model calls cost this many dollars (an automation's limit); it then
+   * ends with stop reason `spend_limit`. Unset: no limit.
+   */
+  spendLimitUsd?: number | undefined;
   onEvent?: (e: AgentEvent) => void;
   /** What the boundary refused or undid in read-write grants. */
   onBoundary?: (findings: readonly BoundaryFinding[]) => void;
@@ -126,6 +134,32 @@ export class SessionFactory {
     if (!row) throw new PaddockError('NOT_FOUND', 'That task no longer exists.');
     return row;
   }
+
+  /**
+   * What each model accepts, from the Models API of the endpoint in use (kept a day, on disk, in
+   * the data folder), the built-in table when it cannot be reached.
+   */
+  models(creds: ModelCredentials): ModelCatalog {
+    const endpoint = creds.baseURL ?? 'https://api.anthropic.com';
+    const key = `${endpoint}\n${creds.apiKey}`;
+    if (this.catalog?.key !== key) {
+      const name = createHash('sha256').update(endpoint).digest('hex').slice(0, 12);
+      const client = createAnthropic(creds);
+      this.catalog = {
+        key,
+        catalog: new ModelCatalog({
+          list: async () => {
+            const out: ModelInfo[] = [];
+            for await (const m of client.models.list({ limit: 100 })) out.push(m);
+            return out;
+          },
+          cacheFile: path.join(this.d.dataDir, 'cache', `models-${name}.json`),
+        }),
+      };
+    }
+    return this.catalog.catalog;
+  }
+  private catalog: { key: string; catalog: ModelCatalog } | undefined;
 
   /** Whether a key is there now (entered, or ANTHROPIC_API_KEY). */
   hasCredentials(): boolean {
@@ -197,12 +231,12 @@ export class SessionFactory {
       store,
       client: createAnthropic(creds),
       sessionId: id,
+      models: this.models(creds),
       host: () => host,
       settings: {
         model: o.model ?? row.model,
         maxTokens: settings.maxTokens,
-        effort: settings.effort,
-        contextBudgetTokens: CONTEXT_BUDGET_TOKENS,
+        effort: o.effort ?? settings.effort,
       },
       approvalMode: (o.approvalMode ?? row.approvalMode) === 'ask' ? 'ask' : 'auto',
       approver: o.approver,
@@ -212,6 +246,7 @@ export class SessionFactory {
         timeZone: o.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
       },
       ...(scheduler ? { scheduleAutomation: scheduler } : {}),
+      ...(o.spendLimitUsd !== undefined ? { spendLimitUsd: o.spendLimitUsd } : {}),
     });
     if (o.onEvent) session.on('event', o.onEvent);
     return {

@@ -98,6 +98,17 @@ export function displayEvents(rows: SessionEventRow[]): AgentEvent[] {
             version: p.version,
           });
         break;
+      case 'context':
+        // Where the conversation was made smaller to fit the model's context.
+        if (p.action === 'cleared' || p.action === 'compacted')
+          out.push({
+            type: 'context',
+            action: p.action,
+            tokensBefore: typeof p.tokensBefore === 'number' ? p.tokensBefore : 0,
+            tokensAfter: typeof p.tokensAfter === 'number' ? p.tokensAfter : 0,
+            message: String(p.message ?? ''),
+          });
+        break;
       case 'cancelled':
         out.push({ type: 'done', stopReason: 'cancelled', costUsd: 0 });
         break;

@@ -201,6 +201,8 @@ export class TaskManager {
       allowlist: [...new Set([...r.allowlist, ...r.promptAllowlist, ...(live?.extraHosts ?? [])])],
       inputTokens: r.inputTokens,
       outputTokens: r.outputTokens,
+      cacheReadTokens: r.cacheReadTokens,
+      cacheWriteTokens: r.cacheWriteTokens,
       costUsd: r.costUsd,
       createdAt: r.createdAt,
       updatedAt: r.updatedAt,

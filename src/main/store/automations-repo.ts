@@ -38,6 +38,8 @@ export interface AutomationRow {
   timeoutMs: number;
   /** Attempts a slot gets when a run is interrupted (1 = no retry). */
   maxAttempts: number;
+  /** A run is stopped once its model calls cost this many dollars; null: no limit. */
+  spendLimitUsd: number | null;
   createdBySession: string | null;
   removedAt: number | null;
   createdAt: number;
@@ -58,6 +60,7 @@ export type NewAutomation = Pick<
       | 'maxAttempts'
       | 'createdBySession'
       | 'promptAllowlist'
+      | 'spendLimitUsd'
     >
   >;
 
@@ -74,6 +77,7 @@ export type AutomationPatch = Partial<
     | 'missedPolicy'
     | 'allowlist'
     | 'nextSlotAt'
+    | 'spendLimitUsd'
   >
 >;
 

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { newId } from '../../shared/ids.js';
 import { RowCodec } from './rows.js';
+import { USAGE_SUMS, type UsageTotals } from './sessions-repo.js';
 
 /** A run's state; a run is one scheduled slot (or one manual "run now"). */
 export type RunStatus =
@@ -152,6 +153,40 @@ export class RunsRepo {
   /** Records the agent session doing the run's work. */
   setSession(runId: string, sessionId: string): void {
     this.db.prepare('UPDATE runs SET session_id = ? WHERE id = ?').run(sessionId, runId);
+  }
+
+  /**
+   * Each run's tokens and cost, by run id: those of the session that did its work (a run's
+   * session is its own). Runs without a session (missed, skipped, failed before starting) are
+   * left out.
+   */
+  usageOf(runIds: readonly string[]): Map<string, UsageTotals> {
+    const out = new Map<string, UsageTotals>();
+    // SQLite's default limit on host parameters is 32,766; lists here are at most 1,000 long.
+    for (let i = 0; i < runIds.length; i += 500) {
+      const ids = runIds.slice(i, i + 500);
+      const rows = this.db
+        .prepare(
+          `SELECT r.id AS runId, u.input_tokens AS inputTokens, u.output_tokens AS outputTokens,
+             u.cache_read_tokens AS cacheReadTokens, u.cache_write_tokens AS cacheWriteTokens,
+             u.cost_usd AS costUsd
+           FROM runs r JOIN sessions u ON u.id = r.session_id
+           WHERE r.id IN (${ids.map(() => '?').join(', ')})`,
+        )
+        .all(...ids) as (UsageTotals & { runId: string })[];
+      for (const { runId, ...usage } of rows) out.set(runId, usage);
+    }
+    return out;
+  }
+
+  /** The tokens and cost of every run of an automation, together. */
+  automationUsage(automationId: string): UsageTotals {
+    return this.db
+      .prepare(
+        `SELECT ${USAGE_SUMS} FROM runs r JOIN sessions u ON u.id = r.session_id
+         WHERE r.automation_id = ?`,
+      )
+      .get(automationId) as UsageTotals;
   }
 
   /** Ends a run this owner holds; false when its lease was lost meanwhile. */

@@ -31,6 +31,19 @@ export interface TokenUsage {
   cacheWriteTokens: number;
 }
 
+/** Tokens and cost summed over model calls. */
+export type UsageTotals = TokenUsage & { costUsd: number };
+
+/**
+ * The SELECT list that sums usage columns of the table aliased `u` (usage_log or sessions) into
+ * the fields of {@link UsageTotals}; zero when no row matches.
+ */
+export const USAGE_SUMS = `COALESCE(SUM(u.input_tokens), 0) AS inputTokens,
+  COALESCE(SUM(u.output_tokens), 0) AS outputTokens,
+  COALESCE(SUM(u.cache_read_tokens), 0) AS cacheReadTokens,
+  COALESCE(SUM(u.cache_write_tokens), 0) AS cacheWriteTokens,
+  COALESCE(SUM(u.cost_usd), 0) AS costUsd`;
+
 export interface SessionEventRow {
   sessionId: string;
   seq: number;
@@ -80,23 +93,49 @@ export class SessionsRepo {
       .run(status, Date.now(), id);
   }
 
-  /** Adds one model call's tokens (cache reads and writes apart from uncached input) and cost. */
-  addUsage(id: string, usage: TokenUsage, costUsd: number): void {
-    this.db
-      .prepare(
-        `UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
-         cache_read_tokens = cache_read_tokens + ?, cache_write_tokens = cache_write_tokens + ?,
-         cost_usd = cost_usd + ?, updated_at = ? WHERE id = ?`,
-      )
-      .run(
-        usage.inputTokens,
-        usage.outputTokens,
-        usage.cacheReadTokens,
-        usage.cacheWriteTokens,
-        costUsd,
-        Date.now(),
-        id,
-      );
+  /**
+   * Adds one model call's tokens (cache reads and writes apart from uncached input) and cost to
+   * the session, and logs the call with its time, so usage can be totalled over any span.
+   */
+  addUsage(id: string, usage: TokenUsage, costUsd: number, at = Date.now()): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
+           cache_read_tokens = cache_read_tokens + ?, cache_write_tokens = cache_write_tokens + ?,
+           cost_usd = cost_usd + ?, updated_at = ? WHERE id = ?`,
+        )
+        .run(
+          usage.inputTokens,
+          usage.outputTokens,
+          usage.cacheReadTokens,
+          usage.cacheWriteTokens,
+          costUsd,
+          at,
+          id,
+        );
+      this.db
+        .prepare(
+          `INSERT INTO usage_log (session_id, at, input_tokens, output_tokens, cache_read_tokens,
+           cache_write_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          at,
+          usage.inputTokens,
+          usage.outputTokens,
+          usage.cacheReadTokens,
+          usage.cacheWriteTokens,
+          costUsd,
+        );
+    })();
+  }
+
+  /** Every model call's tokens and cost from `from` (inclusive) to `to` (exclusive), epoch ms. */
+  usageBetween(from: number, to: number): UsageTotals {
+    return this.db
+      .prepare(`SELECT ${USAGE_SUMS} FROM usage_log AS u WHERE u.at >= ? AND u.at < ?`)
+      .get(from, to) as UsageTotals;
   }
 
   /** Appends one event with the next sequence number, atomically. */

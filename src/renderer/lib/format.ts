@@ -1,9 +1,5 @@
-/** `$0.0123`, `$1.24`: cost with enough digits to see small amounts. */
-export function formatCost(usd: number): string {
-  if (usd === 0) return '$0.00';
-  if (usd < 0.01) return `$${usd.toFixed(4)}`;
-  return `$${usd.toFixed(2)}`;
-}
+// One way to write dollars, shared with the CLI and the core's sentences.
+export { formatCost } from '../../shared/usage.js';
 
 /** `812`, `12.3k`, `1.2M` tokens. */
 export function formatTokens(n: number): string {
@@ -36,6 +32,7 @@ const STATUS: Record<string, string> = {
   refusal: 'Declined',
   max_tokens: 'Cut off',
   interrupted: 'Interrupted',
+  spend_limit: 'Spend limit',
 };
 
 /** The word a person sees for a task status. */
@@ -48,7 +45,7 @@ export function statusLabel(status: string, pendingApprovals = 0): string {
 export function statusTone(status: string, pendingApprovals = 0): string {
   if (status === 'running') return pendingApprovals > 0 ? 'attention' : 'active';
   if (status === 'done') return 'ok';
-  if (status === 'error' || status === 'refusal') return 'fail';
+  if (status === 'error' || status === 'refusal' || status === 'spend_limit') return 'fail';
   return 'neutral';
 }
 

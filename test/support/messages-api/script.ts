@@ -6,7 +6,9 @@ export type ReplyBlock =
   | { type: 'text'; text: string }
   | { type: 'tool_use'; id?: string; name: string; input: unknown }
   | { type: 'thinking'; thinking: string; signature: string }
-  | { type: 'redacted_thinking'; data: string };
+  | { type: 'redacted_thinking'; data: string }
+  /** A server-side compaction summary, as the beta API returns it (null content: it failed). */
+  | { type: 'compaction'; content: string | null; encrypted_content?: string | null };
 
 /** Why the scripted turn stopped; the subset of the API's `stop_reason` values an agent loop meets. */
 export type ScriptStopReason =
@@ -16,9 +18,13 @@ export type ScriptStopReason =
   | 'pause_turn'
   | 'refusal'
   | 'stop_sequence'
-  | 'model_context_window_exceeded';
+  | 'model_context_window_exceeded'
+  | 'compaction';
 
-/** Token counts to report; whatever is left out is estimated (characters / 4) or zero. */
+/**
+ * Token counts to report instead of the computed ones (the sampling pass's input and the output);
+ * cache fields left out are zero.
+ */
 export interface ScriptUsage {
   input_tokens: number;
   output_tokens: number;
@@ -116,7 +122,7 @@ export interface HandlerStep {
 /** One scripted answer to one POST /v1/messages. */
 export type Step = ScriptStep | HandlerStep;
 
-const BLOCK_TYPES = new Set(['text', 'tool_use', 'thinking', 'redacted_thinking']);
+const BLOCK_TYPES = new Set(['text', 'tool_use', 'thinking', 'redacted_thinking', 'compaction']);
 const STOP_REASONS = new Set<string>([
   'end_turn',
   'tool_use',
@@ -125,6 +131,7 @@ const STOP_REASONS = new Set<string>([
   'refusal',
   'stop_sequence',
   'model_context_window_exceeded',
+  'compaction',
 ]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -155,6 +162,13 @@ function checkReply(reply: unknown, where: string): void {
       need('signature');
     }
     if (block.type === 'redacted_thinking') need('data');
+    if (
+      block.type === 'compaction' &&
+      typeof block.content !== 'string' &&
+      block.content !== null
+    ) {
+      throw new Error(`${at} (compaction) needs content (a string, or null)`);
+    }
   });
 }
 

@@ -11,12 +11,18 @@ import type {
   Step,
 } from './script.js';
 import { checkStep } from './script.js';
+import { contentKey, estimateTokens, promptBlocks } from './blocks.js';
+import { PromptCache } from './cache.js';
+import { compactionBlock, planContext } from './context.js';
+import { DEFAULT_MODEL_IDS, FALLBACK_MODEL_ID, modelInfo, modelSpec } from './models.js';
+import type { ModelSpec } from './models.js';
+import { betasOf, modelProblem, promptTooLong } from './rules.js';
+import type { BuildOptions } from './wire.js';
 import {
   FILLER_REPLY,
   apiId,
   buildMessage,
   errorBody,
-  estimateInputTokens,
   formatSse,
   messageEvents,
   requestProblem,
@@ -37,17 +43,28 @@ export type {
   Step,
   StreamErrorStep,
 } from './script.js';
+export type { ModelSpec } from './models.js';
+export { DEFAULT_MODEL_IDS, MODEL_TABLE } from './models.js';
 
 /** Options for {@link startMessagesApi}. */
 export interface MessagesApiOptions {
   /** When set, a request must carry `Authorization: Bearer <key>` or `x-api-key: <key>`, else 401. */
   apiKey?: string;
-  /** Answer 400 invalid_request_error to malformed requests, as the real API does (default true). */
+  /**
+   * Answer as the real API does to requests it refuses (default true): 400 invalid_request_error
+   * for malformed requests and for what the named model does not accept (see rules.ts), 404 for a
+   * model that is not listed. Off, every request is answered, with opus 5.5's numbers.
+   */
   validate?: boolean;
   /** Port to listen on (default 0: any free port). Always 127.0.0.1. */
   port?: number;
-  /** Model ids GET /v1/models lists (default: three current ids). */
+  /**
+   * Model ids GET /v1/models lists and POST /v1/messages accepts (default: every id of
+   * MODEL_TABLE). An id the table lacks gets claude-opus-5-5's limits and capabilities.
+   */
   models?: string[];
+  /** The clock the prompt cache expires entries by, in ms (default Date.now). */
+  now?: () => number;
   /** Called for every POST /v1/messages as it arrives (the CLI uses it to log requests to a file). */
   onRequest?: (request: RecordedRequest) => void;
   /** Called with each entry added to `problems`, e.g. to print it as it happens. */
@@ -82,8 +99,6 @@ export interface MockMessagesApi {
   close(): Promise<void>;
 }
 
-const DEFAULT_MODELS = ['claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5'];
-
 function lowerHeaders(req: http.IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
@@ -100,8 +115,10 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
 
 /**
  * Starts the mock Messages API on 127.0.0.1. Routes: POST /v1/messages (scripted, streaming or
- * not), POST /v1/messages/count_tokens (characters / 4), GET /v1/models and /v1/models/:id.
- * Every response carries a `request-id` header, as the real API's do.
+ * not), POST /v1/messages/count_tokens (characters / 4 per block), GET /v1/models and
+ * /v1/models/:id. Every response carries a `request-id` header, as the real API's do. Usage is
+ * computed from the prompt (blocks.ts), the server's prompt cache (cache.ts) and the request's
+ * context management (context.ts) unless the step scripts it.
  */
 export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<MockMessagesApi> {
   const queue: Step[] = [];
@@ -113,8 +130,17 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
     opts.onProblem?.(problem);
   };
   const validate = opts.validate ?? true;
-  const models = opts.models ?? DEFAULT_MODELS;
+  const models = opts.models ?? [...DEFAULT_MODEL_IDS];
   const parts = opts.deltasPerBlock ?? 3;
+  const cache = new PromptCache(opts.now ?? Date.now);
+  /** The content of every pause_turn reply sent, so sending one back is not taken for prefill. */
+  const pausedTurns = new Set<string>();
+  /** The rules for `model`: its row, or (when not validating) the fallback model's. */
+  const specFor = (model: unknown): ModelSpec | undefined => {
+    const spec = typeof model === 'string' ? modelSpec(model, models) : undefined;
+    if (spec || validate) return spec;
+    return { ...modelSpec(FALLBACK_MODEL_ID, [FALLBACK_MODEL_ID])!, id: String(model) };
+  };
 
   const sendJson = (
     res: http.ServerResponse,
@@ -177,14 +203,27 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
       if (method === 'POST' && path === '/v1/messages/count_tokens') {
         let body: MessagesRequestBody;
         try {
-          body = JSON.parse(raw) as MessagesRequestBody;
+          const parsed: unknown = JSON.parse(raw);
+          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+            throw new Error('not an object');
+          }
+          body = parsed as MessagesRequestBody;
         } catch {
           return answer(400, errorBody('invalid_request_error', 'Invalid JSON body', requestId));
         }
-        return answer(200, { input_tokens: estimateInputTokens(body) });
+        if (!specFor(body.model)) {
+          return answer(404, errorBody('not_found_error', `model: ${body.model}`, requestId));
+        }
+        const plan = planContext(body);
+        return answer(200, {
+          input_tokens: plan.tokens,
+          ...(body.context_management != null
+            ? { context_management: { original_input_tokens: plan.originalTokens } }
+            : {}),
+        });
       }
       if (method === 'GET' && path === '/v1/models') {
-        const data = models.map(modelInfo);
+        const data = models.map((id) => modelInfo(modelSpec(id, models)!));
         return answer(200, {
           data,
           has_more: false,
@@ -195,7 +234,7 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
       const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(path);
       if (method === 'GET' && modelMatch) {
         const id = decodeURIComponent(modelMatch[1]!);
-        if (models.includes(id)) return answer(200, modelInfo(id));
+        if (models.includes(id)) return answer(200, modelInfo(modelSpec(id, models)!));
         return answer(404, errorBody('not_found_error', `model: ${id}`, requestId));
       }
       return answer(404, errorBody('not_found_error', `Not found: ${method} ${path}`, requestId));
@@ -229,11 +268,55 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
       record.outcome = 401;
       return sendError(res, 401, 'authentication_error', authMsg, requestId);
     }
-    const problem = validate ? requestProblem(body) : null;
-    if (problem) {
+    const reject = (status: number, errorType: string, problem: string) => {
       complain(`${label}: the real API would reject it: ${problem}`);
-      record.outcome = 400;
-      return sendError(res, 400, 'invalid_request_error', problem, requestId);
+      record.outcome = status;
+      sendError(res, status, errorType, problem, requestId);
+    };
+    const problem = validate ? requestProblem(body) : null;
+    if (problem) return reject(400, 'invalid_request_error', problem);
+    const spec = specFor(body.model);
+    if (!spec) return reject(404, 'not_found_error', `model: ${body.model}`);
+    const betas = betasOf(headers);
+    const isPausedTurn = (content: unknown) => pausedTurns.has(contentKey(content));
+    const ruleProblem = validate ? modelProblem(body, spec, betas, isPausedTurn) : null;
+    if (ruleProblem) return reject(400, 'invalid_request_error', ruleProblem);
+    const plan = planContext(body);
+    const tooLong = validate ? promptTooLong(plan.tokens, spec) : null;
+    if (tooLong) return reject(400, 'invalid_request_error', tooLong);
+    const compaction = plan.compacts ? compactionBlock(plan) : undefined;
+    const paused = compaction !== undefined && plan.compact?.pause === true;
+
+    // Usage is worked out once, when the reply is built: the compaction pass (if any) reads the
+    // whole prompt, the sampling pass reads tools, system and the new summary.
+    let built: BuildOptions | undefined;
+    const options = (): BuildOptions => {
+      if (built) return built;
+      const min = spec.min_cacheable_tokens;
+      const use = (p: typeof plan.prompt) =>
+        cache.use(spec.id, promptBlocks(p, body.cache_control), min);
+      const whole = use(plan.prompt);
+      const compacted = { tools: plan.prompt.tools, system: plan.prompt.system };
+      built = {
+        usage: compaction
+          ? {
+              input: paused
+                ? null
+                : use({ ...compacted, messages: [{ role: 'assistant', content: [compaction] }] }),
+              compaction: { input: whole, output_tokens: estimateTokens(compaction.content) },
+            }
+          : { input: whole },
+        prepend: compaction ? [compaction] : [],
+        contextManagement: body.context_management != null ? { applied_edits: plan.applied } : null,
+        beta: betas.size > 0,
+      };
+      return built;
+    };
+    if (paused) {
+      // pause_after_compaction: the answer is the compaction block alone; no step is taken, so
+      // the scripted reply answers the request that continues after it.
+      const reply: AssistantReply = { content: [], stop_reason: 'compaction' };
+      return answerStep({ reply }, body, record, res, requestId, options);
     }
 
     let step: Step | undefined = queue.shift();
@@ -256,7 +339,7 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
       record.outcome = 500;
       return sendError(res, 500, 'api_error', msg, requestId, { 'x-should-retry': 'false' });
     }
-    await answerStep(step, body, record, res, requestId);
+    await answerStep(step, body, record, res, requestId, options);
   }
 
   async function answerStep(
@@ -265,8 +348,14 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
     record: RecordedRequest,
     res: http.ServerResponse,
     requestId: string,
+    options: () => BuildOptions,
   ): Promise<void> {
     const streaming = body.stream === true;
+    const build = (reply: AssistantReply) => {
+      const message = buildMessage(reply, body, options());
+      if (message.stop_reason === 'pause_turn') pausedTurns.add(contentKey(message.content));
+      return message;
+    };
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const gone = () => record.aborted || res.destroyed;
 
@@ -285,7 +374,7 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
         ...headers,
       });
       res.flushHeaders();
-      const events = messageEvents(buildMessage(reply, body), parts).slice(0, limit);
+      const events = messageEvents(build(reply), parts).slice(0, limit);
       for (const [i, e] of events.entries()) {
         if (delayMs > 0 && i > 0) await sleep(delayMs);
         if (gone()) return false;
@@ -329,7 +418,7 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
     if (step.delayMs) await sleep(step.delayMs);
     if (gone()) return;
     record.outcome = 200;
-    sendJson(res, 200, buildMessage(step.reply, body), requestId, step.headers);
+    sendJson(res, 200, build(step.reply), requestId, step.headers);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -355,24 +444,5 @@ export async function startMessagesApi(opts: MessagesApiOptions = {}): Promise<M
         server.close(() => resolve());
         server.closeAllConnections();
       }),
-  };
-}
-
-function modelInfo(id: string) {
-  return {
-    type: 'model' as const,
-    id,
-    display_name: id
-      .replace(/^claude-/, 'Claude ')
-      .replace(/-(\d+)-(\d+)$/, ' $1.$2')
-      .replace(/\b[a-z]/g, (c) => c.toUpperCase()),
-    created_at: '2026-01-01T00:00:00Z',
-    capabilities: null,
-    deprecated_at: null,
-    lifecycle: 'active' as const,
-    line: null,
-    max_input_tokens: 200_000,
-    max_tokens: 64_000,
-    retires_at: null,
   };
 }

@@ -1,9 +1,23 @@
 // The Messages API's wire shapes, built from a scripted reply: the JSON Message, the SSE events
-// of the same message, and error bodies. Typed against the SDK's own declarations so a field the
-// SDK expects cannot be left out.
+// of the same message, and error bodies. Typed against the SDK's own (beta, superset)
+// declarations so a field the SDK expects cannot be left out; a request without an
+// `anthropic-beta` header gets the plain shape, without the beta-only fields.
 import { randomBytes } from 'node:crypto';
-import type Anthropic from '@anthropic-ai/sdk';
+import type {
+  BetaContentBlock,
+  BetaContextManagementResponse,
+  BetaIterationsUsage,
+  BetaMessage,
+  BetaRawContentBlockDelta,
+  BetaRawMessageStreamEvent,
+  BetaUsage,
+} from '@anthropic-ai/sdk/resources/beta/messages/messages';
+import { estimateInputTokens, estimateTokens } from './blocks.js';
+import type { InputUsage } from './cache.js';
+import { uncached } from './cache.js';
 import type { AssistantReply, MessagesRequestBody, ReplyBlock } from './script.js';
+
+export { estimateInputTokens, estimateTokens } from './blocks.js';
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -13,17 +27,6 @@ export function apiId(prefix: 'msg' | 'toolu' | 'req'): string {
   let s = '';
   for (const b of bytes) s += ALNUM[b % ALNUM.length];
   return `${prefix}_01${s}`;
-}
-
-/** A rough token count (characters / 4, at least 1), the same estimate count_tokens returns. */
-export function estimateTokens(value: unknown): number {
-  const text = typeof value === 'string' ? value : JSON.stringify(value ?? '');
-  return Math.max(1, Math.ceil(text.length / 4));
-}
-
-/** The input tokens a request would cost, by the same rough estimate. */
-export function estimateInputTokens(body: MessagesRequestBody): number {
-  return estimateTokens([body.system ?? '', body.messages ?? [], body.tools ?? []]);
 }
 
 function blockText(block: ReplyBlock): string {
@@ -36,61 +39,129 @@ function blockText(block: ReplyBlock): string {
       return block.thinking;
     case 'redacted_thinking':
       return '';
+    case 'compaction':
+      return block.content ?? '';
   }
+}
+
+function contentBlock(block: ReplyBlock): BetaContentBlock {
+  switch (block.type) {
+    case 'text':
+      return { type: 'text', text: block.text, citations: null };
+    case 'tool_use':
+      return {
+        type: 'tool_use',
+        id: block.id ?? apiId('toolu'),
+        name: block.name,
+        input: block.input,
+        caller: { type: 'direct' },
+      };
+    case 'thinking':
+      return { type: 'thinking', thinking: block.thinking, signature: block.signature };
+    case 'redacted_thinking':
+      return { type: 'redacted_thinking', data: block.data };
+    case 'compaction':
+      return {
+        type: 'compaction',
+        content: block.content,
+        encrypted_content: block.encrypted_content ?? null,
+      };
+  }
+}
+
+/** What the server worked out about a request's tokens, for `usage`. */
+export interface TurnUsage {
+  /** The sampling pass's input side (cache reads and writes included); null: nothing was sampled. */
+  input: InputUsage | null;
+  /** A compaction the request ran before sampling: its input side and its summary's tokens. */
+  compaction?: { input: InputUsage; output_tokens: number };
+}
+
+/** How {@link buildMessage} shapes the reply beyond the script. */
+export interface BuildOptions {
+  /** Computed usage; by default the whole prompt is uncached input. */
+  usage?: TurnUsage;
+  /** Blocks the server puts before the scripted ones (the compaction block it produced). */
+  prepend?: BetaContentBlock[];
+  /** The response's `context_management` (beta only; null when the request sent none). */
+  contextManagement?: BetaContextManagementResponse | null;
+  /** Include the beta-only fields: `context_management`, `usage.iterations`. */
+  beta?: boolean;
 }
 
 /**
  * The complete Message the API would return for `reply`, with ids generated where the script
  * left them out and the request's model echoed. Streaming sends this same message as events.
+ * A scripted `usage` replaces the computed sampling-pass numbers. As the API documents it, a
+ * compaction's tokens are reported in `usage.iterations` only, not in the top-level fields.
  */
 export function buildMessage(
   reply: AssistantReply,
   request: MessagesRequestBody,
-): Anthropic.Message {
-  const content: Anthropic.ContentBlock[] = reply.content.map((block): Anthropic.ContentBlock => {
-    switch (block.type) {
-      case 'text':
-        return { type: 'text', text: block.text, citations: null };
-      case 'tool_use':
-        return {
-          type: 'tool_use',
-          id: block.id ?? apiId('toolu'),
-          name: block.name,
-          input: block.input,
-          caller: { type: 'direct' },
-        };
-      case 'thinking':
-        return { type: 'thinking', thinking: block.thinking, signature: block.signature };
-      case 'redacted_thinking':
-        return { type: 'redacted_thinking', data: block.data };
-    }
-  });
+  opts: BuildOptions = {},
+): BetaMessage {
+  const content = [...(opts.prepend ?? []), ...reply.content.map(contentBlock)];
+  const computed: TurnUsage = opts.usage ?? { input: uncached(estimateInputTokens(request)) };
+  const sampled = computed.input !== null;
   const u = reply.usage;
-  const cacheWrite = u?.cache_creation_input_tokens ?? 0;
-  return {
+  const input: InputUsage = u
+    ? {
+        input_tokens: u.input_tokens,
+        cache_read_input_tokens: u.cache_read_input_tokens ?? 0,
+        cache_creation_input_tokens: u.cache_creation_input_tokens ?? 0,
+        cache_creation: {
+          ephemeral_5m_input_tokens: u.cache_creation_input_tokens ?? 0,
+          ephemeral_1h_input_tokens: 0,
+        },
+      }
+    : (computed.input ?? uncached(0));
+  const output_tokens =
+    u?.output_tokens ?? (sampled ? estimateTokens(reply.content.map(blockText).join('')) : 0);
+  const model = request.model ?? 'unknown-model';
+  let iterations: BetaIterationsUsage | null = null;
+  if (computed.compaction) {
+    iterations = [
+      {
+        type: 'compaction',
+        ...computed.compaction.input,
+        output_tokens: computed.compaction.output_tokens,
+      },
+    ];
+    if (sampled) iterations.push({ type: 'message', ...input, output_tokens, model });
+  }
+  const usage: BetaUsage = {
+    ...input,
+    output_tokens,
+    iterations,
+    fallback_credit: null,
+    server_tool_use: null,
+    service_tier: 'standard',
+    inference_geo: null,
+    output_tokens_details: null,
+    speed: null,
+  };
+  const message: BetaMessage = {
     id: reply.id ?? apiId('msg'),
     type: 'message',
     role: 'assistant',
-    model: request.model ?? 'unknown-model',
+    model,
     content,
     stop_reason: reply.stop_reason,
     stop_sequence: reply.stop_sequence ?? null,
     stop_details: null,
     container: null,
+    context_management: opts.contextManagement ?? null,
     diagnostics: null,
-    usage: {
-      input_tokens: u?.input_tokens ?? estimateInputTokens(request),
-      output_tokens: u?.output_tokens ?? estimateTokens(reply.content.map(blockText).join('')),
-      cache_creation_input_tokens: cacheWrite,
-      cache_read_input_tokens: u?.cache_read_input_tokens ?? 0,
-      cache_creation: { ephemeral_5m_input_tokens: cacheWrite, ephemeral_1h_input_tokens: 0 },
-      server_tool_use: null,
-      service_tier: 'standard',
-      inference_geo: null,
-      output_tokens_details: null,
-      speed: null,
-    },
+    usage,
   };
+  return opts.beta ? message : plainMessage(message);
+}
+
+/** `message` without the fields only the beta API sends. */
+function plainMessage(message: BetaMessage): BetaMessage {
+  const { context_management: _cm, ...rest } = message;
+  const { iterations: _it, fallback_credit: _fc, ...usage } = message.usage;
+  return { ...rest, usage } as BetaMessage;
 }
 
 /** Splits `text` into at most `parts` non-empty pieces on code-point boundaries (never inside a surrogate pair). */
@@ -106,18 +177,23 @@ export function splitPieces(text: string, parts: number): string[] {
 /** One server-sent event: its `event:` name and the JSON written as its `data:`. */
 export interface SseEvent {
   event: string;
-  data: Anthropic.RawMessageStreamEvent | { type: 'ping' } | ErrorBody;
+  data: BetaRawMessageStreamEvent | { type: 'ping' } | ErrorBody;
 }
 
 /**
  * The SSE events the API streams for `message`, in its order: message_start (empty content,
  * null stop_reason), one ping, per block content_block_start / deltas / content_block_stop,
- * message_delta (stop_reason, cumulative usage), message_stop. Text, thinking and tool-input
- * JSON are cut into up to `parts` deltas; a thinking block ends with one signature_delta.
+ * message_delta (stop_reason, cumulative usage, iterations and context_management), message_stop.
+ * Text, thinking and tool-input JSON are cut into up to `parts` deltas; a thinking block ends
+ * with one signature_delta; a compaction block starts empty and gets its whole summary in one
+ * compaction_delta, as the beta API sends it.
  */
-export function messageEvents(message: Anthropic.Message, parts = 3): SseEvent[] {
-  const ev = (data: Anthropic.RawMessageStreamEvent): SseEvent => ({ event: data.type, data });
+export function messageEvents(message: BetaMessage, parts = 3): SseEvent[] {
+  const ev = (data: BetaRawMessageStreamEvent): SseEvent => ({ event: data.type, data });
+  const beta = 'context_management' in message;
   const out: SseEvent[] = [];
+  const startUsage = { ...message.usage, output_tokens: Math.min(1, message.usage.output_tokens) };
+  if (beta) startUsage.iterations = null;
   out.push(
     ev({
       type: 'message_start',
@@ -127,7 +203,8 @@ export function messageEvents(message: Anthropic.Message, parts = 3): SseEvent[]
         stop_reason: null,
         stop_sequence: null,
         stop_details: null,
-        usage: { ...message.usage, output_tokens: Math.min(1, message.usage.output_tokens) },
+        ...(beta ? { context_management: null } : {}),
+        usage: startUsage,
       },
     }),
   );
@@ -164,7 +241,12 @@ export function messageEvents(message: Anthropic.Message, parts = 3): SseEvent[]
         );
         for (const thinking of splitPieces(block.thinking, parts)) {
           out.push(
-            ev({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } }),
+            ev({
+              type: 'content_block_delta',
+              index,
+              // estimated_tokens comes only with the thinking-token-count beta.
+              delta: { type: 'thinking_delta', thinking } as BetaRawContentBlockDelta,
+            }),
           );
         }
         out.push(
@@ -175,32 +257,60 @@ export function messageEvents(message: Anthropic.Message, parts = 3): SseEvent[]
           }),
         );
         break;
+      case 'compaction':
+        out.push(
+          ev({
+            type: 'content_block_start',
+            index,
+            content_block: { type: 'compaction', content: null, encrypted_content: null },
+          }),
+        );
+        out.push(
+          ev({
+            type: 'content_block_delta',
+            index,
+            delta: {
+              type: 'compaction_delta',
+              content: block.content,
+              encrypted_content: block.encrypted_content,
+            },
+          }),
+        );
+        break;
       default:
         // redacted_thinking (and anything else) arrives whole in content_block_start.
-        out.push(ev({ type: 'content_block_start', index, content_block: block as never }));
+        out.push(ev({ type: 'content_block_start', index, content_block: block }));
     }
     out.push(ev({ type: 'content_block_stop', index }));
   });
   const u = message.usage;
-  out.push(
-    ev({
-      type: 'message_delta',
-      delta: {
-        stop_reason: message.stop_reason,
-        stop_sequence: message.stop_sequence,
-        stop_details: message.stop_details,
-        container: null,
-      },
-      usage: {
-        output_tokens: u.output_tokens,
-        input_tokens: u.input_tokens,
-        cache_creation_input_tokens: u.cache_creation_input_tokens,
-        cache_read_input_tokens: u.cache_read_input_tokens,
-        server_tool_use: null,
-        output_tokens_details: null,
-      },
-    }),
-  );
+  const delta = {
+    type: 'message_delta' as const,
+    delta: {
+      stop_reason: message.stop_reason,
+      stop_sequence: message.stop_sequence,
+      stop_details: message.stop_details,
+      container: null,
+    },
+    context_management: message.context_management ?? null,
+    usage: {
+      output_tokens: u.output_tokens,
+      input_tokens: u.input_tokens,
+      cache_creation_input_tokens: u.cache_creation_input_tokens,
+      cache_read_input_tokens: u.cache_read_input_tokens,
+      server_tool_use: null,
+      output_tokens_details: null,
+      iterations: u.iterations ?? null,
+      fallback_credit: null,
+    },
+  };
+  if (!beta) {
+    const { context_management: _cm, ...plain } = delta;
+    const { iterations: _it, fallback_credit: _fc, ...usage } = delta.usage;
+    out.push(ev({ ...plain, usage } as BetaRawMessageStreamEvent));
+  } else {
+    out.push(ev(delta));
+  }
   out.push(ev({ type: 'message_stop' }));
   return out;
 }

@@ -4,6 +4,7 @@ import * as m0002 from './0002-automations.js';
 import * as m0003 from './0003-allowlist-provenance.js';
 import * as m0004 from './0004-automation-folder-shares.js';
 import * as m0005 from './0005-effort-and-cache-usage.js';
+import * as m0006 from './0006-usage-log-and-spend-limit.js';
 
 /** Ordered migrations; migration N brings the schema to `PRAGMA user_version = N`. */
 export const migrations: ReadonlyArray<{ up(db: Database): void }> = [
@@ -12,6 +13,7 @@ export const migrations: ReadonlyArray<{ up(db: Database): void }> = [
   m0003,
   m0004,
   m0005,
+  m0006,
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.length;

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { Grant } from '../../../shared/app-contract.js';
-import type { Automation } from '../../../shared/automations-contract.js';
+import { SPEND_LIMIT_RULE, type Automation } from '../../../shared/automations-contract.js';
 import type { Res } from '../../../shared/api.js';
 import { call } from '../../api/hooks.js';
 import { GrantAdder } from '../folders/GrantAdder.js';
@@ -51,6 +51,9 @@ export function AutomationForm(props: {
   const [schedule, setSchedule] = useState(editing?.scheduleText ?? 'every weekday at 9:00');
   const [missed, setMissed] = useState<Automation['missedPolicy']>(editing?.missedPolicy ?? 'once');
   const [hosts, setHosts] = useState((editing?.allowlist ?? []).join(', '));
+  const [spendLimit, setSpendLimit] = useState(
+    editing?.spendLimitUsd ? String(editing.spendLimitUsd) : '',
+  );
   const [folders, setFolders] = useState<FolderChoice[]>(
     (editing?.folders ?? []).map((f) => ({
       key: `keep:${f.hostPath}`,
@@ -76,6 +79,14 @@ export function AutomationForm(props: {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (busy) return;
+    // As the CLI takes it: dollars (`2`, `0.50`, `$2`), or empty or `none` for no limit.
+    const limitText = spendLimit.trim().replace(/^\$/, '');
+    const spendLimitUsd = /^(none|off)?$/i.test(limitText) ? null : Number(limitText);
+    // A number that is not one would travel as null and quietly remove the limit.
+    if (spendLimitUsd !== null && !(Number.isFinite(spendLimitUsd) && spendLimitUsd > 0)) {
+      setError(SPEND_LIMIT_RULE);
+      return;
+    }
     setBusy(true);
     setError(null);
     const allowlist = hosts
@@ -95,6 +106,7 @@ export function AutomationForm(props: {
             tz: scheduleTz,
             allowlist,
             missed,
+            spendLimitUsd,
             ...(foldersTouched
               ? {
                   folders: newFolders,
@@ -112,6 +124,7 @@ export function AutomationForm(props: {
             folders: newFolders,
             allowlist,
             missed,
+            spendLimitUsd,
           });
       onDone(a);
     } catch (err) {
@@ -262,6 +275,24 @@ export function AutomationForm(props: {
           </select>
         </label>
       </div>
+      <label className="field spend-limit">
+        <span>Spend limit per run (US dollars)</span>
+        <input
+          type="text"
+          inputMode="decimal"
+          value={spendLimit}
+          onChange={(e) => {
+            setSpendLimit(e.target.value);
+            setError(null);
+          }}
+          placeholder="No limit"
+          aria-describedby="spend-limit-hint"
+        />
+        <small id="spend-limit-hint" className="field-hint">
+          A run stops once its model calls have cost this much, and the inbox says so. Leave it
+          empty for no limit.
+        </small>
+      </label>
       {error && (
         <p className="error" role="alert">
           {error}

@@ -2,9 +2,20 @@ import { useCallback, useEffect, useState } from 'react';
 import type { Automation, AutomationRun } from '../../../shared/automations-contract.js';
 import { call, useEvent } from '../../api/hooks.js';
 import { EmptyState } from '../../components/EmptyState.js';
+import { formatCost, formatTokens } from '../../lib/format.js';
 import { hrefOf } from '../../lib/route.js';
+import type { UsageTotals } from '../../../shared/usage.js';
 import { AutomationForm } from './AutomationForm.js';
 import { formatRunTime, personTimeZone, runLabel, runTone } from './automation-format.js';
+
+/** `12k in · 3.1k out · 40k cache read · 1.0k cache write · $0.42`. */
+function usageLine(u: UsageTotals): string {
+  return (
+    `${formatTokens(u.inputTokens)} in · ${formatTokens(u.outputTokens)} out · ` +
+    `${formatTokens(u.cacheReadTokens)} cache read · ${formatTokens(u.cacheWriteTokens)} cache write · ` +
+    formatCost(u.costUsd)
+  );
+}
 
 type FormState = { mode: 'closed' } | { mode: 'create' } | { mode: 'edit'; automation: Automation };
 
@@ -39,7 +50,17 @@ function RunHistory(props: { automation: Automation; runs: AutomationRun[] | nul
                 {r.trigger === 'manual' ? 'run now' : r.late ? 'late' : 'on schedule'}
                 {r.attempt > 1 ? ` · attempt ${r.attempt}` : ''}
               </span>
-              <span className="run-detail">{r.summary ?? r.error ?? ''}</span>
+              <span className="run-detail">
+                {/* A failed run says why first; its partial answer is in its task. */}
+                {r.status === 'failed' || r.status === 'interrupted'
+                  ? (r.error ?? r.summary ?? '')
+                  : (r.summary ?? r.error ?? '')}
+                {r.usage && (
+                  <span className="run-usage tabular" data-testid="run-usage">
+                    {usageLine(r.usage)}
+                  </span>
+                )}
+              </span>
               {r.sessionId && (
                 <a href={hrefOf({ page: 'task', id: r.sessionId })} className="small">
                   Open task
@@ -184,6 +205,16 @@ export function AutomationsPage(props: { host: 'electron' | 'web' | 'cli' }) {
                   )}
                 </p>
                 <p className="automation-prompt">{a.prompt}</p>
+                <p className="muted small tabular" data-testid="automation-usage">
+                  {a.spendLimitUsd !== null && (
+                    <span data-testid="automation-spend-limit">
+                      Limit {formatCost(a.spendLimitUsd)} per run ·{' '}
+                    </span>
+                  )}
+                  {a.usage.costUsd > 0 || a.usage.inputTokens > 0
+                    ? `All runs: ${usageLine(a.usage)}`
+                    : 'No usage yet'}
+                </p>
                 {a.folders.length > 0 && (
                   <p className="muted small">
                     {a.folders

@@ -1,12 +1,23 @@
 import { useEffect, useState } from 'react';
-import type { Res, Settings } from '../../../shared/api.js';
-import type { ApiKeyStatus } from '../../../shared/app-contract.js';
+import type { Effort, Res, Settings } from '../../../shared/api.js';
+import type { ApiKeyStatus, UsageMonth } from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
+import { formatCost } from '../../lib/format.js';
 import { ApiKeyForm } from '../first-run/FirstRun.js';
 
+/** The effort levels as a person reads them, lowest first. */
+const EFFORT_LABEL: Record<Effort, string> = {
+  low: 'Low',
+  medium: 'Medium',
+  high: 'High',
+  xhigh: 'Extra high',
+  max: 'Max',
+};
+
 /**
- * Settings: the API key (masked; never shown in full), model, default approval mode, network
- * allowlist, VM memory and CPUs, theme, the data folder and the logs folder.
+ * Settings: the API key (masked; never shown in full), model, effort and output limit, default
+ * approval mode, this month's and last month's usage, network allowlist, VM memory and CPUs,
+ * theme, the data folder and the logs folder.
  */
 export function SettingsPage(props: {
   info: Res<'app:info'>;
@@ -20,6 +31,7 @@ export function SettingsPage(props: {
   const [newHost, setNewHost] = useState('');
   const [memory, setMemory] = useState(String(settings.vmMemoryMb));
   const [cpus, setCpus] = useState(String(settings.vmCpus));
+  const [maxTokens, setMaxTokens] = useState(String(settings.maxTokens));
   const [logs, setLogs] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
@@ -117,6 +129,45 @@ export function SettingsPage(props: {
             ))}
           </select>
         </label>
+        <label className="field">
+          <span>Effort</span>
+          <select
+            value={settings.effort}
+            aria-describedby="effort-hint"
+            onChange={(e) =>
+              update(
+                { effort: e.target.value as Effort },
+                'Effort saved; it applies to new replies.',
+              )
+            }
+          >
+            {(Object.keys(EFFORT_LABEL) as Effort[]).map((k) => (
+              <option key={k} value={k}>
+                {EFFORT_LABEL[k]}
+              </option>
+            ))}
+          </select>
+          <small id="effort-hint" className="field-hint">
+            How hard the model works on each reply: how deeply it thinks, how many tool calls it
+            makes, how much it writes. Higher effort costs more.
+          </small>
+        </label>
+        <label className="field">
+          <span>Output limit (tokens per reply)</span>
+          <input
+            type="number"
+            min={1024}
+            max={128_000}
+            step={1024}
+            value={maxTokens}
+            onChange={(e) => setMaxTokens(e.target.value)}
+            onBlur={() => {
+              const n = Number(maxTokens);
+              if (Number.isInteger(n) && n !== settings.maxTokens)
+                update({ maxTokens: n }, 'Output limit saved.');
+            }}
+          />
+        </label>
         <fieldset className="plain-fieldset">
           <legend>Approvals for new tasks</legend>
           <label className="inline">
@@ -139,6 +190,8 @@ export function SettingsPage(props: {
           </label>
         </fieldset>
       </div>
+
+      <UsageCard />
 
       <div className="card stack">
         <h3>Network allowlist</h3>
@@ -301,5 +354,66 @@ function HostList(props: {
         </li>
       ))}
     </ul>
+  );
+}
+
+/** Tokens and cost of every task and automation run, this calendar month and last. */
+function UsageCard() {
+  const [summary, setSummary] = useState<Res<'usage:summary'> | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    call('usage:summary', tz ? { tz } : {}).then(setSummary, (e: Error) => setProblem(e.message));
+  }, []);
+  const row = (label: string, m: UsageMonth, testId: string) => (
+    <tr data-testid={testId}>
+      <th scope="row">
+        {label}{' '}
+        <span className="muted small">
+          {new Intl.DateTimeFormat(undefined, {
+            month: 'long',
+            year: 'numeric',
+            timeZone: summary!.timeZone,
+          }).format(new Date(m.from))}
+        </span>
+      </th>
+      <td>{m.inputTokens.toLocaleString()}</td>
+      <td>{m.outputTokens.toLocaleString()}</td>
+      <td>{m.cacheReadTokens.toLocaleString()}</td>
+      <td>{m.cacheWriteTokens.toLocaleString()}</td>
+      <td data-testid="usage-month-cost">{formatCost(m.costUsd)}</td>
+    </tr>
+  );
+  return (
+    <div className="card stack" data-testid="usage-summary">
+      <h3>Usage</h3>
+      <p className="muted small">
+        Tokens and cost of every task and automation run, by calendar month in your time zone.
+      </p>
+      {problem ? (
+        <p className="error small" role="alert">
+          {problem}
+        </p>
+      ) : !summary ? (
+        <p className="muted small">Loading…</p>
+      ) : (
+        <table className="usage-table tabular">
+          <thead>
+            <tr>
+              <th scope="col">Month</th>
+              <th scope="col">Input</th>
+              <th scope="col">Output</th>
+              <th scope="col">Cache read</th>
+              <th scope="col">Cache write</th>
+              <th scope="col">Cost</th>
+            </tr>
+          </thead>
+          <tbody>
+            {row('This month', summary.thisMonth, 'usage-this-month')}
+            {row('Last month', summary.lastMonth, 'usage-last-month')}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }

@@ -63,6 +63,18 @@ const Item = memo(function Item(props: { item: TaskItem }) {
           {it.text}
         </p>
       );
+    case 'context':
+      return (
+        <div
+          className={`context-divider ${it.action}`}
+          role="separator"
+          aria-label={it.text}
+          title={it.detail || undefined}
+          data-testid="context-divider"
+        >
+          <span className="small">{it.text}</span>
+        </div>
+      );
   }
 });
 
@@ -166,6 +178,36 @@ function TaskFacts(props: { task: TaskSummary; details: Details | null; touched:
         )}
       </section>
     </aside>
+  );
+}
+
+/**
+ * Tokens as billed — uncached input, output, cache reads, cache writes — and the cost so far.
+ * Cache reads cost a tenth of input, so they say what prompt caching saved.
+ */
+function TaskUsage(props: { task: TaskSummary }) {
+  const t = props.task;
+  return (
+    <div className="task-meters tabular" data-testid="task-usage">
+      <span
+        title={
+          `${t.inputTokens.toLocaleString()} input · ${t.outputTokens.toLocaleString()} output · ` +
+          `${t.cacheReadTokens.toLocaleString()} cache read · ` +
+          `${t.cacheWriteTokens.toLocaleString()} cache write tokens`
+        }
+      >
+        <span data-testid="usage-input">{formatTokens(t.inputTokens)} in</span>
+        {' · '}
+        <span data-testid="usage-output">{formatTokens(t.outputTokens)} out</span>
+        {' · '}
+        <span data-testid="usage-cache-read">{formatTokens(t.cacheReadTokens)} cache read</span>
+        {' · '}
+        <span data-testid="usage-cache-write">{formatTokens(t.cacheWriteTokens)} cache write</span>
+      </span>
+      <span title="Cost so far" data-testid="usage-cost">
+        {formatCost(t.costUsd)}
+      </span>
+    </div>
   );
 }
 
@@ -329,12 +371,7 @@ export function TaskView(props: { id: string }) {
             {statusLabel(task.status, task.pendingApprovals)}
           </span>
         </div>
-        <div className="task-meters tabular" data-testid="task-usage">
-          <span title="Tokens in / out">
-            {formatTokens(task.inputTokens)} in · {formatTokens(task.outputTokens)} out
-          </span>
-          <span title="Cost so far">{formatCost(task.costUsd)}</span>
-        </div>
+        <TaskUsage task={task} />
         <button
           type="button"
           className="danger stop"

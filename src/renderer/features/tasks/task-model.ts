@@ -1,4 +1,5 @@
 import type { AgentEvent } from '../../../shared/agent-events.js';
+import { formatTokens } from '../../lib/format.js';
 import { appendOutput, newOutput, outputOf, type OutputBuffer } from '../../lib/output-buffer.js';
 
 /** One result of a tool call, as the card shows it. */
@@ -36,7 +37,17 @@ export type TaskItem =
       subject: string;
       answer: string;
     }
-  | { kind: 'notice'; key: string; text: string; tone: 'info' | 'error' };
+  | { kind: 'notice'; key: string; text: string; tone: 'info' | 'error' }
+  /** Where the conversation was made smaller to fit the model's context: a divider. */
+  | {
+      kind: 'context';
+      key: string;
+      action: 'cleared' | 'compacted';
+      /** e.g. `Context compacted here · 182k → 14k tokens`. */
+      text: string;
+      /** What the agent said about it, as a tooltip. */
+      detail: string;
+    };
 
 /** What the task view draws: the conversation and whether the agent is working. */
 export interface TaskViewModel {
@@ -195,6 +206,15 @@ export function reduceTaskEvent(prev: TaskViewModel, e: AgentEvent): TaskViewMod
     case 'notice':
       items().push({ kind: 'notice', key: key(v), tone: 'info', text: e.message });
       break;
+    case 'context':
+      items().push({
+        kind: 'context',
+        key: key(v),
+        action: e.action,
+        text: contextLabel(e),
+        detail: e.message,
+      });
+      break;
     case 'error':
       items().push({ kind: 'notice', key: key(v), tone: 'error', text: e.message });
       v.running = false;
@@ -221,6 +241,15 @@ export function reduceTaskEvent(prev: TaskViewModel, e: AgentEvent): TaskViewMod
     }
   }
   return v;
+}
+
+/**
+ * The divider's words: `Context compacted here · 182k → 14k tokens`, or for cleared tool outputs
+ * `Older tool outputs cleared · 182k → 120k tokens`.
+ */
+export function contextLabel(e: Extract<AgentEvent, { type: 'context' }>): string {
+  const what = e.action === 'compacted' ? 'Context compacted here' : 'Older tool outputs cleared';
+  return `${what} · ${formatTokens(e.tokensBefore)} → ${formatTokens(e.tokensAfter)} tokens`;
 }
 
 /** Folds a list of events (a task reopened from the store, or a batch of live ones). */
