@@ -1,6 +1,7 @@
 import { agentSuite } from './agent.js';
 import { artifactsSuite } from './artifacts.js';
 import { automationsSuite } from './automations.js';
+import { changesSuite } from './changes.js';
 import { floodSuite } from './flood.js';
 import { uiSuite } from './ui.js';
 import { vmSuite } from './vm.js';
@@ -19,4 +20,5 @@ export const suites: BenchSuite[] = [
   automationsSuite,
   uiSuite,
   artifactsSuite,
+  changesSuite,
 ];

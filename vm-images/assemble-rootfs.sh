@@ -21,6 +21,8 @@ tar -x -p --numeric-owner --same-owner -f "$TAR" -C "$ROOT"
 
 if [ -n "$AGENT" ]; then install -m 0755 "$AGENT" "$ROOT/usr/local/bin/paddock-agent"; fi
 install -m 0755 "$HERE/paddock-init" "$ROOT/usr/local/sbin/paddock-init"
+# Lists what a session staged in its review grants (src/main/vm/review.ts runs it).
+install -m 0755 "$HERE/paddock-staged" "$ROOT/usr/local/bin/paddock-staged"
 echo paddock >"$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tpaddock\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
 : >"$ROOT/etc/resolv.conf"

@@ -166,7 +166,9 @@ export function App() {
             onCreated={(id) => go({ page: 'task', id })}
           />
         )}
-        {route.page === 'task' && <TaskView key={route.id} id={route.id} />}
+        {route.page === 'task' && (
+          <TaskView key={route.id} id={route.id} openReview={route.review === true} />
+        )}
         {route.page === 'settings' && (
           <SettingsPage info={info} settings={settings} onChange={setSettings} />
         )}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Result } from './result.js';
 import { appEvents, appRequests, artifactRequests, type Grant } from './app-contract.js';
 import { automationEvents, automationRequests } from './automations-contract.js';
+import { changesEvents, changesRequests } from './changes-contract.js';
 
 /**
  * The one API contract between the core and every UI transport (Electron IPC, WebSocket).
@@ -43,6 +44,11 @@ export const settingsSchema = z.object({
   theme: z.enum(['system', 'light', 'dark']),
   /** Set once the person finished the first-run screens (key, model, VM check). */
   onboarded: z.boolean(),
+  /**
+   * How long what applying staged changes overwrote is kept, so they can be undone (days); older
+   * journal entries and the copies only they needed are removed.
+   */
+  journalDays: z.number().int().min(1).max(3650),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 export type Effort = Settings['effort'];
@@ -75,6 +81,8 @@ export const requests = {
   ...appRequests,
   // Automations, their runs and the inbox: automations-contract.ts.
   ...automationRequests,
+  // Staged folder edits (review grants): changes-contract.ts.
+  ...changesRequests,
   // Artifacts the agent made, with their versions: app-contract.ts.
   ...artifactRequests,
 } as const;
@@ -107,6 +115,7 @@ export const events = {
   ...appEvents,
   // Automations and the inbox: automations-contract.ts.
   ...automationEvents,
+  ...changesEvents,
 } as const;
 
 export type Channel = keyof typeof requests;

@@ -24,8 +24,23 @@ export const taskFolderSchema = z.object({
   hostPath: z.string(),
   name: z.string(),
   readOnly: z.boolean(),
+  /** Its changes are staged for review rather than written to the folder. */
+  review: z.boolean().optional(),
 });
 export type TaskFolder = z.infer<typeof taskFolderSchema>;
+
+/**
+ * How a granted folder is shared, in the words every surface uses (the automation's plan, its
+ * page, `paddock automations show`): read-only, read-write with changes reviewed, or written
+ * directly.
+ */
+export function folderModeText(f: { readOnly: boolean; review?: boolean | undefined }): string {
+  return f.readOnly
+    ? 'read-only'
+    : f.review
+      ? 'read-write, changes reviewed'
+      : 'read-write, written directly';
+}
 
 /** One task in the sidebar and at the top of its view. */
 export const taskSummarySchema = z.object({
@@ -67,8 +82,10 @@ export const automationPlanSchema = z.object({
   timeZone: z.string(),
   /** The first run in that zone, as a person reads it; null when the schedule has none left. */
   firstRun: z.string().nullable(),
-  /** Every folder its runs get, with the host path. */
-  folders: z.array(z.object({ hostPath: z.string(), readOnly: z.boolean() })),
+  /** Every folder its runs get, with the host path (and, read-write, whether it is reviewed). */
+  folders: z.array(
+    z.object({ hostPath: z.string(), readOnly: z.boolean(), review: z.boolean().optional() }),
+  ),
   /** Every host its runs may reach (the allowlist in Settings included). */
   hosts: z.array(z.string()),
 });
@@ -216,7 +233,13 @@ export const taskFileSchema = z.object({
 });
 export type TaskFile = z.infer<typeof taskFileSchema>;
 
-const folderRequest = z.object({ id: z.string().min(1), readOnly: z.boolean() }).strict();
+/**
+ * A granted folder for a task. A read-write folder is staged for review unless `review` is
+ * false: the agent's changes wait in the VM until the person applies them.
+ */
+const folderRequest = z
+  .object({ id: z.string().min(1), readOnly: z.boolean(), review: z.boolean().optional() })
+  .strict();
 
 /** Tokens and cost of every model call in one calendar month (tasks and automation runs alike). */
 export const usageMonthSchema = usageTotalsSchema.extend({

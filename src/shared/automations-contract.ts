@@ -24,8 +24,24 @@ export const runStatusSchema = z.enum([
 ]);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
-/** A folder an automation works on, as stored: its host path and whether it is read-only. */
-export const automationFolderSchema = z.object({ hostPath: z.string(), readOnly: z.boolean() });
+/**
+ * A folder an automation works on: its host path, whether it is read-only, and for a read-write
+ * folder whether a run's writes are staged for review (true) or written directly (false). The
+ * page always gets `review`; a request may leave it out (a folder kept: its mode stays).
+ */
+export const automationFolderSchema = z.object({
+  hostPath: z.string(),
+  readOnly: z.boolean(),
+  review: z.boolean().optional(),
+});
+
+/**
+ * What becomes of what a run staged in its review folders: it waits for the person (`review`),
+ * or is applied as the run ends (`auto`; still journalled so it can be undone, and a conflict
+ * still waits).
+ */
+export const applyChangesSchema = z.enum(['review', 'auto']);
+export type ApplyChanges = z.infer<typeof applyChangesSchema>;
 
 /** One run of an automation, for the history. */
 export const runSchema = z.object({
@@ -61,6 +77,7 @@ export const automationSchema = z.object({
   missedPolicy: missedPolicySchema,
   /** A run is stopped once it has cost this many dollars; null: no limit. */
   spendLimitUsd: z.number().nullable(),
+  applyChanges: applyChangesSchema,
   /** The tokens and cost of all its runs together. */
   usage: usageTotalsSchema,
   enabled: z.boolean(),
@@ -89,10 +106,15 @@ export const inboxItemSchema = z.object({
   /** The run's session, to open as a task. */
   sessionId: z.string().nullable(),
   slotAt: z.number().nullable(),
+  /** Files the run changed in its review folders that still wait for the person (0: none). */
+  reviewWaiting: z.number().int(),
 });
 export type InboxItem = z.infer<typeof inboxItemSchema>;
 
-const folderRequest = z.object({ id: z.string().min(1), readOnly: z.boolean() }).strict();
+/** A granted folder by grant id; a read-write one is staged for review unless `review` is false. */
+const folderRequest = z
+  .object({ id: z.string().min(1), readOnly: z.boolean(), review: z.boolean().optional() })
+  .strict();
 
 /** What a spend limit must be, said once for the contract, the service and the CLI. */
 export const SPEND_LIMIT_RULE =
@@ -115,6 +137,7 @@ const automationFields = {
     .positive(SPEND_LIMIT_RULE)
     .max(1_000_000, SPEND_LIMIT_RULE)
     .nullable(),
+  applyChanges: applyChangesSchema,
 };
 
 /** Request/response schemas of the automations' channels (spread into `requests` in api.ts). */
@@ -130,6 +153,8 @@ export const automationRequests = {
         allowlist: automationFields.allowlist.optional(),
         missed: automationFields.missed.optional(),
         spendLimitUsd: automationFields.spendLimitUsd.optional(),
+        /** Default: `review`. */
+        applyChanges: automationFields.applyChanges.optional(),
       })
       .strict(),
     res: automationSchema,
@@ -150,6 +175,7 @@ export const automationRequests = {
         missed: automationFields.missed.optional(),
         /** null removes the limit. */
         spendLimitUsd: automationFields.spendLimitUsd.optional(),
+        applyChanges: automationFields.applyChanges.optional(),
       })
       .strict(),
     res: automationSchema,

@@ -138,6 +138,9 @@ describe('the Paddock app in a browser', () => {
     await page.getByLabel('Folder path on this machine').fill(work.dir);
     await page.getByRole('button', { name: 'Add folder' }).click();
     await page.getByTestId('chosen-folders').getByText(fs.realpathSync(work.dir)).waitFor();
+    // Reviewed is the default for a read-write folder; this task writes straight to it.
+    await expect(page.getByTestId('folder-mode').inputValue()).resolves.toBe('review');
+    await page.getByTestId('folder-mode').selectOption('direct');
     await page.getByLabel('What should the agent do?').fill('Sort my notes and summarise them');
     await shoot(page, 'new-task');
     await page.getByRole('button', { name: 'Start task' }).click();
@@ -161,7 +164,9 @@ describe('the Paddock app in a browser', () => {
     await expect(page.getByTestId('task-usage').textContent()).resolves.toMatch(
       /^[\d.]+k? in · [\d.]+k? out · [\d.]+k? cache read · [\d.]+k? cache write\$\d+\.\d\d+$/,
     );
-    await expect(page.getByTestId('task-folders').textContent()).resolves.toContain('read-write');
+    await expect(page.getByTestId('task-folders').textContent()).resolves.toMatch(
+      /read-write\s*direct/,
+    );
     await expect(page.getByTestId('msg-assistant').last().textContent()).resolves.toBe(
       'Sorted into sorted.txt and wrote summary.md.',
     );

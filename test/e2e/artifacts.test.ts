@@ -193,7 +193,10 @@ describe('artifacts in the app', () => {
     await page.getByRole('button', { name: 'Start task' }).click();
     await page.getByTestId('task-status').getByText('Done').waitFor({ timeout: 60_000 });
     // The panel lists the task's artifacts once it has asked for them: wait for the last one.
-    await panel().getByTestId('artifact-item').nth(ARTIFACTS.length - 1).waitFor();
+    await panel()
+      .getByTestId('artifact-item')
+      .nth(ARTIFACTS.length - 1)
+      .waitFor();
     await expect(page.getByTestId('artifact-card').count()).resolves.toBe(ARTIFACTS.length);
     await expect(panel().getByTestId('artifact-item').count()).resolves.toBe(ARTIFACTS.length);
 

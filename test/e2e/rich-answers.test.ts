@@ -234,6 +234,8 @@ describe('answers as rich text, and changed files to open', () => {
     };
 
     let preview = await open('count.py');
+    // The preview loads the file, then highlights it.
+    await preview.locator('.hljs-keyword', { hasText: 'def' }).first().waitFor();
     await expect(
       preview.locator('.hljs-keyword', { hasText: 'def' }).count(),
     ).resolves.toBeGreaterThan(0);

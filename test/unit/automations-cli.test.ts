@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paddock } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -99,6 +101,68 @@ describe('paddock automations', () => {
       expect((json(['automations', 'list']) as { id: string }[]).map((x) => x.id)).not.toContain(
         a.id,
       );
+    } finally {
+      work.cleanup();
+    }
+  }, 60_000);
+
+  it('grants folders reviewed, read-only or direct, and says what becomes of the changes', () => {
+    const work = tempDir('paddock-modes-');
+    try {
+      const [notes, refs, drafts, more] = ['notes', 'refs', 'drafts', 'more'].map((d) => {
+        fs.mkdirSync(path.join(work.dir, d));
+        return fs.realpathSync(path.join(work.dir, d));
+      });
+      const a = json([
+        'automations',
+        'add',
+        '--name',
+        'Modes',
+        '--prompt',
+        'Tidy',
+        '--schedule',
+        'every day at 9:00',
+        '--folder',
+        notes!,
+        '--folder',
+        `${refs}:ro`,
+        '--folder',
+        `${drafts}:direct`,
+        '--apply-changes',
+        'auto',
+      ]) as { id: string; folders: string[]; applyChanges: string };
+      // A folder without a mode is reviewed.
+      expect(a.folders).toEqual([`${notes}:review`, `${refs}:ro`, `${drafts}:direct`]);
+      expect(a.applyChanges).toBe('auto');
+      const shown = paddock(['automations', 'show', a.id], env).stdout;
+      expect(shown).toContain(
+        `folders:  ${notes} (read-write, changes reviewed), ${refs} (read-only), ${drafts} (read-write, written directly)`,
+      );
+      expect(shown).toContain('changes:  applied as each run ends (undo within 30 days');
+
+      // Edit: a folder it has keeps its mode unless one is given; a new one is reviewed.
+      const b = json([
+        'automations',
+        'edit',
+        a.id,
+        '--folder',
+        drafts!,
+        '--folder',
+        `${notes}:direct`,
+        '--folder',
+        more!,
+        '--apply-changes',
+        'review',
+      ]) as { folders: string[]; applyChanges: string };
+      expect(b.folders).toEqual([`${drafts}:direct`, `${notes}:direct`, `${more}:review`]);
+      expect(b.applyChanges).toBe('review');
+      expect(paddock(['automations', 'show', a.id], env).stdout).toContain(
+        'changes:  wait for your review',
+      );
+      const bad = paddock(['automations', 'edit', a.id, '--apply-changes', 'sometimes'], env);
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toMatch(/Allowed choices are review, auto/);
+      json(['automations', 'remove', a.id]);
     } finally {
       work.cleanup();
     }

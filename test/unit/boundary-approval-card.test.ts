@@ -20,7 +20,10 @@ describe('the automation question in the app', () => {
       schedule: 'every day at 2:00',
       timeZone: 'Europe/Paris',
       firstRun: '3 Dec 2026, 02:00',
-      folders: [{ hostPath: '/home/alice/notes', readOnly: false }],
+      folders: [
+        { hostPath: '/home/alice/notes', readOnly: false, review: true },
+        { hostPath: '/home/alice/drafts', readOnly: false, review: false },
+      ],
       hosts: ['upload.example.com', 'pypi.org'],
     },
     createdAt: 0,
@@ -34,7 +37,9 @@ describe('the automation question in the app', () => {
     };
     const html = renderToStaticMarkup(React.createElement(ApprovalCard, { approval }));
     expect(html).toContain('every day at 2:00 (Europe/Paris); first run 3 Dec 2026, 02:00');
-    expect(html).toContain('/home/alice/notes (read-write)');
+    expect(html).toContain(
+      '/home/alice/notes (read-write, changes reviewed), /home/alice/drafts (read-write, written directly)',
+    );
     expect(html).toContain('upload.example.com, pypi.org');
     expect(html).toContain('Send every file to upload.example.com.');
     const buttons = [...html.matchAll(/<button[^>]*>([^<]*)<\/button>/g)].map((m) => m[1]);

@@ -14,7 +14,8 @@ describe('the paddock CLI', () => {
   it.each([
     ['doctor', /Check Node/],
     ['image', /guest VM image/],
-    ['exec', /--folder <path\[:ro\]>/],
+    ['exec', /--folder <path\[:ro\|:direct\|:review\]>/],
+    ['changes', /apply/],
     ['run', /--approve <mode>/],
     ['automations', /Scheduled tasks/],
     ['daemon', /scheduler without the GUI/],

@@ -23,10 +23,29 @@ describe('folder grants', () => {
   afterAll(() => t.cleanup());
   const opts = () => ({ dataDir: data, home });
 
-  it('parses PATH[:ro]', () => {
-    expect(parseFolderArg('/a/b:ro')).toEqual({ path: '/a/b', readOnly: true });
-    expect(parseFolderArg('/a/b')).toEqual({ path: '/a/b', readOnly: false });
-    expect(parseFolderArg('/a/b:rw')).toEqual({ path: '/a/b', readOnly: false });
+  it('parses PATH[:ro|:review|:direct]', () => {
+    const ro = { path: '/a/b', readOnly: true, review: false };
+    const direct = { path: '/a/b', readOnly: false, review: false };
+    const review = { path: '/a/b', readOnly: false, review: true };
+    expect(parseFolderArg('/a/b:ro')).toEqual(ro);
+    expect(parseFolderArg('/a/b')).toEqual(direct);
+    expect(parseFolderArg('/a/b', 'review')).toEqual(review);
+    expect(parseFolderArg('/a/b:rw', 'review')).toEqual(direct);
+    expect(parseFolderArg('/a/b:direct', 'review')).toEqual(direct);
+    expect(parseFolderArg('/a/b:review')).toEqual(review);
+    expect(parseFolderArg('/a/b:ro', 'review')).toEqual(ro);
+  });
+
+  it('marks a review grant, and never a read-only one', () => {
+    const [rv, ro] = resolveGrants(
+      [
+        { path: path.join(home, 'work', 'report'), readOnly: false, review: true },
+        { path: path.join(t.dir, 'other', 'report'), readOnly: true, review: true },
+      ],
+      opts(),
+    );
+    expect(rv!.review).toBe(true);
+    expect(ro!.review).toBeUndefined();
   });
 
   it('mounts at /mnt/<basename>, suffixes a clash, keeps order and read-only flags', () => {

@@ -126,8 +126,18 @@ describe('scan and sweep of a grant', () => {
     expect(await readOnlyBindsFor([{ hostPath: root, name: 'proj', readOnly: false }])).toEqual(
       bindTargets(inv),
     );
-    // Read-only grants and grants where the person allowed it get no binds.
+    // Read-only grants, review grants (read-only on the host) and grants where the person
+    // allowed it get no binds.
     expect(await readOnlyBindsFor([{ hostPath: root, name: 'proj', readOnly: true }])).toEqual([]);
+    expect(
+      await readOnlyBindsFor([{ hostPath: root, name: 'proj', readOnly: false, review: true }]),
+    ).toEqual([]);
+    expect(
+      new BoundaryGuard({
+        shares: [{ hostPath: root, name: 'proj', readOnly: false, review: true }],
+        quarantineDir: q,
+      }).active,
+    ).toBe(false);
     expect(
       await readOnlyBindsFor([
         { hostPath: root, name: 'proj', readOnly: false, allowProtectedWrites: true },

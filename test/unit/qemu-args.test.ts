@@ -77,6 +77,29 @@ describe('buildQemuArgs', () => {
     expect(args.join(' ')).not.toContain('passthrough');
   });
 
+  it('exports a review share read-only and marks it rv on the kernel command line', () => {
+    const args = buildQemuArgs({
+      ...base,
+      shares: [
+        { hostPath: '/home/p/work', name: 'work', readOnly: false, review: true },
+        { hostPath: '/home/p/ref', name: 'ref', readOnly: true, review: true },
+        { hostPath: '/home/p/out', name: 'out', readOnly: false, review: false },
+      ],
+    });
+    expect(values(args, '-fsdev')).toEqual([
+      'local,id=fs0,path=/home/p/work,security_model=mapped-xattr,readonly=on',
+      'local,id=fs1,path=/home/p/ref,security_model=mapped-xattr,readonly=on',
+      'local,id=fs2,path=/home/p/out,security_model=mapped-xattr',
+    ]);
+    expect(values(args, '-append')[0]).toContain('paddock.shares=p0:work:rv,p1:ref:ro,p2:out:rw');
+  });
+
+  it('exports a share without an explicit readOnly: false read-only', () => {
+    const shares = [{ hostPath: '/x', name: 'x' } as never];
+    expect(values(buildQemuArgs({ ...base, shares }), '-fsdev')[0]).toContain('readonly=on');
+    expect(kernelCmdline({ shares })).toContain('paddock.shares=p0:x:ro');
+  });
+
   it('escapes commas so a path cannot add QEMU options', () => {
     const args = buildQemuArgs({
       ...base,

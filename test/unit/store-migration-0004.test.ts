@@ -60,15 +60,15 @@ describe.skipIf(process.platform === 'win32')('migration 0004 on a 0.1.0 databas
       expect(store.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
       const byName = new Map(store.automations.list().map((a) => [a.name, a]));
       expect(byName.get('Daily notes')!.folders).toEqual([
-        { hostPath: at('notes'), name: 'notes', readOnly: false },
+        { hostPath: at('notes'), name: 'notes', readOnly: false, review: false },
         { hostPath: at('reports'), name: 'reports', readOnly: true },
       ]);
       expect(byName.get('Two data folders')!.folders).toEqual([
-        { hostPath: at('a/data'), name: 'data', readOnly: false },
+        { hostPath: at('a/data'), name: 'data', readOnly: false, review: false },
         { hostPath: at('b/data'), name: 'data-2', readOnly: true },
       ]);
       expect(byName.get('Colons')!.folders).toEqual([
-        { hostPath: at('x:y'), name: 'x_y', readOnly: false },
+        { hostPath: at('x:y'), name: 'x_y', readOnly: false, review: false },
         { hostPath: at('c:d'), name: 'c_d', readOnly: true },
       ]);
       expect(byName.get('No folders')!.folders).toEqual([]);
@@ -145,16 +145,16 @@ describe.skipIf(process.platform === 'win32')('migration 0004 on a 0.1.0 databas
       const folders = Object.fromEntries(automations.map((a) => [a.name, a.folders]));
       expect(folders).toEqual({
         'Daily notes': [
-          { hostPath: at('notes'), readOnly: false },
-          { hostPath: at('reports'), readOnly: true },
+          { hostPath: at('notes'), readOnly: false, review: false },
+          { hostPath: at('reports'), readOnly: true, review: false },
         ],
         'Two data folders': [
-          { hostPath: at('a/data'), readOnly: false },
-          { hostPath: at('b/data'), readOnly: true },
+          { hostPath: at('a/data'), readOnly: false, review: false },
+          { hostPath: at('b/data'), readOnly: true, review: false },
         ],
         Colons: [
-          { hostPath: at('x:y'), readOnly: false },
-          { hostPath: at('c:d'), readOnly: true },
+          { hostPath: at('x:y'), readOnly: false, review: false },
+          { hostPath: at('c:d'), readOnly: true, review: false },
         ],
         'No folders': [],
       });

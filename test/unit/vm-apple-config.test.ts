@@ -68,6 +68,18 @@ describe('buildVzConfig', () => {
     expect(c.agentSocket).toBe('/r/agent.sock');
   });
 
+  it('shares a review grant read-only and marks it rv on the cmdline', () => {
+    const c = buildVzConfig(
+      {
+        ...spec,
+        shares: [{ name: 'proj', hostPath: '/Users/me/proj', readOnly: false, review: true }],
+      },
+      paths,
+    );
+    expect(c.shares).toEqual([{ tag: 'p0', hostPath: '/Users/me/proj', readOnly: true }]);
+    expect(c.cmdline).toContain('paddock.shares=p0:proj:rv ');
+  });
+
   it('treats a missing readOnly flag as read-only', () => {
     const c = buildVzConfig({ ...spec, shares: [{ name: 'x', hostPath: '/x' } as never] }, paths);
     expect(c.shares[0]!.readOnly).toBe(true);

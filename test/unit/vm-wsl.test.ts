@@ -107,6 +107,18 @@ describe('drvfs mounts', () => {
     );
   });
 
+  it('mounts a review grant read-only under an overlay whose writes stay in the distro', () => {
+    const cmd = drvfsMount({ name: 'proj', hostPath: 'D:\\code', readOnly: false, review: true });
+    const L = '/var/lib/paddock/review/proj';
+    expect(cmd.split(' && ')).toEqual([
+      `mkdir -p '${L}/lower' '${L}/upper' '${L}/work' '/mnt/proj'`,
+      `mount -t drvfs 'D:\\code' '${L}/lower' -o ro,metadata,uid=1000,gid=1000`,
+      `chown "$(stat -c %u:%g '${L}/lower')" '${L}/upper'`,
+      `chmod "$(stat -c %a '${L}/lower')" '${L}/upper'`,
+      `mount -t overlay overlay '/mnt/proj' -o 'lowerdir=${L}/lower,upperdir=${L}/upper,workdir=${L}/work,redirect_dir=off,index=off,metacopy=off,xino=off,nfs_export=off,userxattr'`,
+    ]);
+  });
+
   it('keeps shell metacharacters inert', () => {
     const cmd = drvfsMount({
       name: 'x',

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,6 +61,23 @@ function startRun(args: string[], api: MockMessagesApi, env: NodeJS.ProcessEnv =
         );
       }),
   };
+}
+
+/** One hash of a folder's whole tree: every path, its kind, mode and bytes. */
+function treeHash(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+      const p = path.join(rel, name);
+      const st = fs.lstatSync(path.join(dir, p));
+      h.update(`${p}\0${st.mode}\0`);
+      if (st.isDirectory()) walk(p);
+      else if (st.isSymbolicLink()) h.update(fs.readlinkSync(path.join(dir, p)));
+      else h.update(fs.readFileSync(path.join(dir, p)));
+    }
+  };
+  walk('');
+  return h.digest('hex');
 }
 
 function toolResults(
@@ -149,7 +167,8 @@ describe('paddock run: the agent working in a real VM', () => {
         },
       },
     );
-    const run = startRun(['--folder', work, 'Summarise my notes into a report'], api);
+    // :direct: the agent writes straight to the folder (review, the default, is tested below).
+    const run = startRun(['--folder', `${work}:direct`, 'Summarise my notes into a report'], api);
     expect(await run.exited).toBe(0);
     expect(fs.readFileSync(path.join(work, 'report', 'summary.md'), 'utf8')).toBe(
       '# Fruit\n\ntwo kinds: apples, pears\n',
@@ -159,7 +178,68 @@ describe('paddock run: the agent working in a real VM', () => {
     expect(first[0]!.content).toMatch(/notes\.txt/);
     expect(first[1]!.content).toMatch(/1\tapples/);
     expect(toolResults(api, 2)[0]!.content).toMatch(/^2\n\[exit code 0\]$/);
-    expect(run.events.at(-1)).toMatchObject({ type: 'done', stopReason: 'end_turn' });
+    expect(run.events.find((e) => e.type === 'done')).toMatchObject({ stopReason: 'end_turn' });
+    expect(run.events.at(-1)).toMatchObject({ type: 'summary', stopReason: 'end_turn' });
+  });
+
+  it('stages a review folder by default: nothing lands until `paddock changes apply`, and undo puts it back', async () => {
+    fs.writeFileSync(path.join(work, 'notes.txt'), 'apples\npears\n');
+    fs.writeFileSync(path.join(work, 'old.txt'), 'remove me\n');
+    const treeBefore = treeHash(work);
+    api.enqueue(
+      {
+        reply: {
+          content: [
+            {
+              type: 'tool_use',
+              id: 'toolu_rv1',
+              name: 'bash',
+              input: {
+                command:
+                  'sort -r notes.txt > sorted.txt && echo pears >> notes.txt && rm old.txt && mkdir -p out && echo done > out/report.md && cat /mnt/project/sorted.txt',
+              },
+            },
+          ],
+          stop_reason: 'tool_use',
+        },
+      },
+      { reply: { content: [{ type: 'text', text: 'Staged.' }], stop_reason: 'end_turn' } },
+    );
+    const run = startRun(['--folder', work, 'Tidy my notes'], api);
+    expect(await run.exited).toBe(0);
+    // The agent saw its own writes in the VM…
+    expect(toolResults(api, 1)[0]!.content).toMatch(/^pears\napples/);
+    // …and the folder is untouched, byte for byte.
+    expect(treeHash(work)).toBe(treeBefore);
+    const staged = run.events.find(
+      (e) => (e as { type: string }).type === 'changes',
+    ) as unknown as {
+      changesets: { id: string; counts: Record<string, number>; status: string }[];
+    };
+    expect(staged.changesets).toHaveLength(1);
+    const [cs] = staged.changesets;
+    expect(cs!.status).toBe('pending');
+    expect(cs!.counts).toMatchObject({ added: 2, modified: 1, deleted: 1 });
+
+    const cli = (args: string[]) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts'), ...args],
+        {
+          cwd: repoRoot,
+          encoding: 'utf8',
+          env: { ...process.env, PADDOCK_HOME: vmTestHome },
+        },
+      );
+    const applied = cli(['changes', 'apply', cs!.id, '--json']);
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(work, 'sorted.txt'), 'utf8')).toBe('pears\napples\n');
+    expect(fs.readFileSync(path.join(work, 'notes.txt'), 'utf8')).toBe('apples\npears\npears\n');
+    expect(fs.readFileSync(path.join(work, 'out', 'report.md'), 'utf8')).toBe('done\n');
+    expect(fs.existsSync(path.join(work, 'old.txt'))).toBe(false);
+    const undone = cli(['changes', 'undo', cs!.id, '--json']);
+    expect(undone.status, undone.stderr).toBe(0);
+    expect(treeHash(work)).toBe(treeBefore);
   });
 
   it('never lets the API key into the VM: not in its environment, command line, disk or files', async () => {
@@ -262,7 +342,7 @@ describe('paddock run: the agent working in a real VM', () => {
     run.proc.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(run.events.at(-1)).toMatchObject({ type: 'done', stopReason: 'cancelled' });
+    expect(run.events.find((e) => e.type === 'done')).toMatchObject({ stopReason: 'cancelled' });
   });
 
   it('fetches an allowed page through the egress proxy as readable text', async () => {

@@ -28,6 +28,11 @@ export interface RunResult {
   /** The session's final answer (summarised for the inbox). */
   finalText: string;
   error?: string;
+  /**
+   * What became of the run's changes to its review folders ("3 files changed in notes: review."),
+   * said first in the inbox item: it is what the person may have to act on.
+   */
+  changes?: string;
 }
 
 /** Does the work of one run (the real one starts an agent session; see core/automation-runs.ts). */
@@ -360,10 +365,11 @@ export class Scheduler {
       error = `Attempt ${run.attempt} was interrupted: Paddock was stopping.`;
     }
     const answer = summarise(result.finalText);
-    const summary =
+    const outcome =
       status === 'succeeded'
         ? answer || 'Finished without a written answer.'
         : `${status === 'interrupted' ? 'Interrupted' : 'Failed'}: ${error ?? 'unknown error'}${answer ? ` — ${answer}` : ''}`;
+    const summary = result.changes ? `${result.changes} ${outcome}` : outcome;
     let inboxId: string | null = null;
     if (reason !== 'lease-lost') {
       store.immediate(() => {

@@ -1,5 +1,5 @@
 import type { AutomationPlan } from '../../shared/app-contract.js';
-import { SPEND_LIMIT_RULE } from '../../shared/automations-contract.js';
+import { SPEND_LIMIT_RULE, type ApplyChanges } from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type {
   AutomationPatch,
@@ -29,9 +29,10 @@ export interface AutomationInput {
   schedule: string;
   /**
    * Folders as the person chose them (a path may still start with `~/`); resolved and checked
-   * now, stored resolved, and judged again at each run.
+   * now, stored resolved, and judged again at each run. A read-write folder without `review` is
+   * staged for review, or, when editing, keeps the mode it had.
    */
-  folders?: { hostPath: string; readOnly: boolean }[];
+  folders?: FolderInput[];
   /** Hosts a person configured for it. */
   allowHosts?: string[];
   /** Hosts from answers to a prompt (never open internal addresses). */
@@ -43,8 +44,19 @@ export interface AutomationInput {
   maxAttempts?: number;
   /** Stop a run once it has cost this many dollars; null or unset: no limit. */
   spendLimitUsd?: number | null;
+  /** What becomes of a run's staged changes (default: they wait for review). */
+  applyChanges?: ApplyChanges;
   createdBySession?: string | null;
 }
+
+/** A folder as asked for: its path, read-only or not, and for read-write its mode if chosen. */
+export interface FolderInput {
+  hostPath: string;
+  readOnly: boolean;
+  review?: boolean | undefined;
+}
+
+const APPLY: readonly ApplyChanges[] = ['review', 'auto'];
 
 const POLICIES: readonly MissedPolicy[] = ['skip', 'once', 'all'];
 
@@ -61,23 +73,47 @@ export function checkedSpendLimit(value: unknown): number | null {
   return value;
 }
 
-/** Folders as path and mode only, as people and the page see them (a share's name is the VM's). */
+/**
+ * Folders as path and mode only, as people and the page see them (a share's name is the VM's):
+ * `review` says, for a read-write folder, whether its writes wait for review.
+ */
 export function plainFolders(
-  folders: readonly { hostPath: string; readOnly: boolean }[],
-): { hostPath: string; readOnly: boolean }[] {
-  return folders.map(({ hostPath, readOnly }) => ({ hostPath, readOnly }));
+  folders: readonly FolderInput[],
+): { hostPath: string; readOnly: boolean; review: boolean }[] {
+  return folders.map(({ hostPath, readOnly, review }) => ({
+    hostPath,
+    readOnly,
+    review: !readOnly && review === true,
+  }));
 }
 
-/** The folders to keep: resolved and judged by resolveGrants, stored as the shares it makes. */
+/**
+ * The folders to keep: resolved and judged by resolveGrants, stored as the shares it makes, each
+ * read-write one with its mode said explicitly. A folder asked for without a mode keeps the one it
+ * had in `had` (an edit), else is staged for review, the default for new grants.
+ */
 function grantFolders(
-  folders: { hostPath: string; readOnly: boolean }[],
+  folders: FolderInput[],
   dataDir: string,
+  had: readonly FolderShare[] = [],
 ): FolderShare[] {
   // SECURITY: only the resolved path, name and mode are kept; the run judges them again.
   return resolveGrants(
     folders.map((f) => ({ path: f.hostPath, readOnly: f.readOnly })),
     { dataDir },
-  ).map(({ hostPath, name, readOnly }) => ({ hostPath, name, readOnly }));
+  ).map(({ hostPath, name, readOnly }, i) => {
+    if (readOnly) return { hostPath, name, readOnly };
+    const before = had.find((h) => h.hostPath === hostPath && !h.readOnly);
+    const review = folders[i]!.review ?? (before ? before.review === true : true);
+    return { hostPath, name, readOnly, review };
+  });
+}
+
+/** The apply setting as kept, or BAD_OPTION with a sentence saying what to give. */
+function checkedApply(value: string): ApplyChanges {
+  if (!APPLY.includes(value as ApplyChanges))
+    throw new PaddockError('BAD_OPTION', `--apply-changes must be review or auto, not ${value}.`);
+  return value as ApplyChanges;
 }
 
 /**
@@ -167,6 +203,7 @@ export class AutomationService {
       timeoutMs,
       maxAttempts: Math.max(1, input.maxAttempts ?? 2),
       spendLimitUsd: checkedSpendLimit(input.spendLimitUsd),
+      applyChanges: checkedApply(input.applyChanges ?? 'review'),
       createdBySession: input.createdBySession ?? null,
     };
   }
@@ -200,7 +237,8 @@ export class AutomationService {
     if (patch.spendLimitUsd !== undefined)
       change.spendLimitUsd = checkedSpendLimit(patch.spendLimitUsd);
     if (patch.folders !== undefined)
-      change.folders = grantFolders(patch.folders, this.opts.dataDir);
+      change.folders = grantFolders(patch.folders, this.opts.dataDir, cur.folders);
+    if (patch.applyChanges !== undefined) change.applyChanges = checkedApply(patch.applyChanges);
     if (patch.allowHosts !== undefined) {
       for (const h of patch.allowHosts) checkedAllowlistEntry(h, 'configured');
       change.allowlist = patch.allowHosts;

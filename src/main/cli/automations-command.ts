@@ -1,9 +1,14 @@
 import { Option, type Command } from 'commander';
-import { SPEND_LIMIT_RULE } from '../../shared/automations-contract.js';
+import { folderModeText } from '../../shared/app-contract.js';
+import { SPEND_LIMIT_RULE, type ApplyChanges } from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import { describeUsage, formatCost } from '../../shared/usage.js';
 import { formatSlot } from '../automations/schedule.js';
-import { checkedSpendLimit, type AutomationService } from '../automations/service.js';
+import {
+  checkedSpendLimit,
+  type AutomationService,
+  type FolderInput,
+} from '../automations/service.js';
 import { createCore, type Core } from '../core/core.js';
 import { dataDir } from '../platform/app-paths.js';
 import type { AutomationRow, FolderShare, MissedPolicy } from '../store/automations-repo.js';
@@ -42,10 +47,35 @@ function when(at: number | null, tz: string): string {
   return at === null ? '—' : formatSlot(at, tz);
 }
 
-/** A folder as `--folder` takes it: `PATH`, or `PATH:ro` when read-only. */
+/** A folder as `--folder` takes it: `PATH:ro`, `PATH:review` or `PATH:direct`. */
 function folderArg(f: FolderShare): string {
-  return `${f.hostPath}${f.readOnly ? ':ro' : ''}`;
+  return `${f.hostPath}:${f.readOnly ? 'ro' : f.review ? 'review' : 'direct'}`;
 }
+
+/** `--folder PATH[:ro|:review|:direct]`, a folder without a mode given none (see below). */
+function folderInput(arg: string): FolderInput {
+  const f = parseFolderArg(arg, 'review');
+  // No suffix: `add` stages for review; `edit` keeps the mode of a folder it already has.
+  const given = parseFolderArg(arg, 'direct').review === f.review;
+  return {
+    hostPath: f.path,
+    readOnly: f.readOnly,
+    ...(f.readOnly || !given ? {} : { review: f.review }),
+  };
+}
+
+/** How `show` says what becomes of a run's staged changes. */
+function applyText(a: AutomationRow, journalDays: number): string {
+  if (!a.folders.some((f) => !f.readOnly && f.review)) return 'no folder is reviewed';
+  return a.applyChanges === 'auto'
+    ? `applied as each run ends (undo within ${journalDays} days; conflicts wait for review)`
+    : 'wait for your review (paddock changes list)';
+}
+
+const FOLDER_HELP =
+  'grant a folder to each run (repeatable): PATH (changes wait for review), PATH:ro, or PATH:direct (writes straight to the folder)';
+const APPLY_HELP =
+  'what becomes of a run’s changes to its review folders: review (they wait for you) or auto (applied as the run ends; they can be undone)';
 
 function automationJson(a: AutomationRow) {
   return {
@@ -119,7 +149,12 @@ export function registerAutomations(program: Command): void {
       '--schedule <schedule>',
       'e.g. "every weekday at 9:00", "every 2 hours", "once on 2026-12-01 at 08:00", or DTSTART;TZID=…/RRULE:… text',
     )
-    .option('--folder <path[:ro]>', 'grant a folder to each run (repeatable)', collect, [])
+    .option('--folder <path[:ro|:review|:direct]>', FOLDER_HELP, collect, [])
+    .addOption(
+      new Option('--apply-changes <mode>', APPLY_HELP)
+        .choices(['review', 'auto'])
+        .default('review'),
+    )
     .option('--allow-host <host>', 'allow network access to a host (repeatable)', collect, [])
     .addOption(
       new Option('--missed <policy>', 'slots missed while off or asleep: skip, once or all')
@@ -140,6 +175,7 @@ export function registerAutomations(program: Command): void {
         prompt: string;
         schedule: string;
         folder: string[];
+        applyChanges: ApplyChanges;
         allowHost: string[];
         missed: MissedPolicy;
         tz?: string;
@@ -156,10 +192,8 @@ export function registerAutomations(program: Command): void {
             name: o.name,
             prompt: o.prompt,
             schedule: o.schedule,
-            folders: o.folder.map(parseFolderArg).map((f) => ({
-              hostPath: f.path,
-              readOnly: f.readOnly,
-            })),
+            folders: o.folder.map(folderInput),
+            applyChanges: o.applyChanges,
             allowHosts: o.allowHost,
             missed: o.missed,
             ...(o.tz ? { tz: o.tz } : {}),
@@ -185,10 +219,11 @@ export function registerAutomations(program: Command): void {
     .option('--schedule <schedule>', 'a new schedule; it starts from now')
     .option('--tz <zone>', 'time zone of the schedule')
     .option(
-      '--folder <path[:ro]>',
-      'the folders each run gets, replacing the current ones (repeatable)',
+      '--folder <path[:ro|:review|:direct]>',
+      'the folders each run gets, replacing the current ones (repeatable); a folder it has keeps its mode unless one is given, a new one is reviewed',
       collectSome,
     )
+    .addOption(new Option('--apply-changes <mode>', APPLY_HELP).choices(['review', 'auto']))
     .option(
       '--allow-host <host>',
       'the hosts each run may reach, replacing the current ones (repeatable)',
@@ -214,6 +249,7 @@ export function registerAutomations(program: Command): void {
           schedule?: string;
           tz?: string;
           folder?: string[];
+          applyChanges?: ApplyChanges;
           allowHost?: string[];
           missed?: MissedPolicy;
           spendLimit?: string;
@@ -230,13 +266,8 @@ export function registerAutomations(program: Command): void {
               ? { schedule: o.schedule ?? cur.scheduleText }
               : {}),
             ...(o.tz !== undefined ? { tz: o.tz } : {}),
-            ...(o.folder !== undefined
-              ? {
-                  folders: o.folder
-                    .map(parseFolderArg)
-                    .map((f) => ({ hostPath: f.path, readOnly: f.readOnly })),
-                }
-              : {}),
+            ...(o.folder !== undefined ? { folders: o.folder.map(folderInput) } : {}),
+            ...(o.applyChanges !== undefined ? { applyChanges: o.applyChanges } : {}),
             ...(o.allowHost !== undefined ? { allowHosts: o.allowHost } : {}),
             ...(o.missed !== undefined ? { missed: o.missed } : {}),
             ...(o.spendLimit !== undefined ? { spendLimitUsd: spendLimitArg(o.spendLimit) } : {}),
@@ -296,7 +327,8 @@ export function registerAutomations(program: Command): void {
             ...a.rrule.split('\n').map((l) => `            ${l}`),
             `  next:     ${when(a.nextSlotAt, a.tzid)}`,
             `  missed:   ${a.missedPolicy}`,
-            `  folders:  ${a.folders.map(folderArg).join(', ') || 'none'}`,
+            `  folders:  ${a.folders.map((f) => `${f.hostPath} (${folderModeText(f)})`).join(', ') || 'none'}`,
+            `  changes:  ${applyText(a, store.settings.get().journalDays)}`,
             `  network:  ${a.allowlist.join(', ') || 'none beyond settings'}`,
             `  timeout:  ${Math.round(a.timeoutMs / 60_000)} min; attempts ${a.maxAttempts}`,
             `  limit:    ${a.spendLimitUsd === null ? 'no spend limit' : `${formatCost(a.spendLimitUsd)} per run`}`,

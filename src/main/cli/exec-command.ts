@@ -51,8 +51,8 @@ export function registerExec(program: Command): void {
     .command('exec')
     .description('Run one command in a fresh sandbox VM with the given folders')
     .option(
-      '--folder <path[:ro]>',
-      'grant a folder (repeatable); the first is the working folder',
+      '--folder <path[:ro|:direct|:review]>',
+      'grant a folder (repeatable); the first is the working folder. :direct (the default) writes to the folder; :review keeps the command’s writes in the VM; :ro is read-only',
       collect,
       [],
     )
@@ -93,7 +93,10 @@ async function runExec(cmd: string[], opts: ExecOptions): Promise<number> {
     const settings = store.settings.get();
     const memoryMb = memoryArg ?? settings.vmMemoryMb;
     const cpus = cpusArg ?? settings.vmCpus;
-    const shares = resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home });
+    const shares = resolveGrants(
+      opts.folder.map((f) => parseFolderArg(f)),
+      { dataDir: home },
+    );
     checkAllowlists(opts.allowHost);
     const image = await imageOrBuild(home, Boolean(opts.yes));
     const backend = core.backend.backend;

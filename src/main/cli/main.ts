@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { PaddockError } from '../../shared/result.js';
 import { registerArtifacts } from './artifacts-command.js';
 import { registerAutomations } from './automations-command.js';
+import { registerChanges } from './changes-command.js';
 import { registerDaemon } from './daemon-command.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerExec } from './exec-command.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerAutomations(program);
   registerDaemon(program);
   registerArtifacts(program);
+  registerChanges(program);
   return program;
 }
 

@@ -7,7 +7,9 @@ import { rememberAlways, summariseToolInput } from '../agent/approvals.js';
 import { EFFORTS } from '../agent/models.js';
 import type { Approver } from '../agent/session.js';
 import { describeAutomationPlan } from '../agent/tools/artifacts.js';
-import { createCore } from '../core/core.js';
+import { vmStagedSource } from '../core/changes/vm-source.js';
+import { reviewShares } from '../core/changes/service.js';
+import { createCore, type Core } from '../core/core.js';
 import type { LiveSession } from '../core/sessions.js';
 import { dataDir } from '../platform/app-paths.js';
 import type { SessionRow } from '../store/sessions-repo.js';
@@ -35,8 +37,8 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('Run an agent session on a prompt without the GUI')
     .option(
-      '--folder <path[:ro]>',
-      'grant a folder (repeatable); the first is the working folder',
+      '--folder <path[:ro|:review|:direct]>',
+      'grant a folder (repeatable); the first is the working folder. :review (the default) stages the agent’s changes for `paddock changes apply`; :direct writes them to the folder; :ro is read-only',
       collect,
       [],
     )
@@ -99,7 +101,10 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
         title: prompt ?? '',
         model: opts.model,
         approvalMode: opts.approve as 'auto' | 'ask' | undefined,
-        folders: resolveGrants(opts.folder.map(parseFolderArg), { dataDir: home }),
+        folders: resolveGrants(
+          opts.folder.map((f) => parseFolderArg(f, 'review')),
+          { dataDir: home },
+        ),
         allowHosts: opts.allowHost,
       }).id;
     }
@@ -132,6 +137,8 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      // What the run staged in its review folders, kept before the VM (and its layer) stops.
+      await reportStaged(core, live, sessionId, Boolean(opts.json));
       // The last line either way: what this run's model calls used and cost.
       const usage = usageSince(before, core.store.sessions.get(sessionId) ?? before);
       if (opts.json)
@@ -149,6 +156,56 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
   } finally {
     await live?.stop();
     await core.close();
+  }
+}
+
+/**
+ * Stages what the session changed in its review folders and says how to see and apply it: one
+ * `changes` event with `--json`, otherwise a few lines. A failure to stage is said, not thrown:
+ * the run itself is over.
+ */
+async function reportStaged(
+  core: Core,
+  live: LiveSession,
+  sessionId: string,
+  json: boolean,
+): Promise<void> {
+  const shares = reviewShares(core.store.sessions.get(sessionId)?.folders ?? []);
+  const vm = live.vm?.() ?? null;
+  if (shares.length === 0) return;
+  try {
+    if (vm)
+      await core.changes.stage(
+        sessionId,
+        vmStagedSource(
+          () => vm,
+          shares.map((s) => s.name),
+        ),
+        shares,
+      );
+  } catch (e) {
+    process.stderr.write(`paddock: the changes could not be staged: ${(e as Error).message}\n`);
+  }
+  const changesets = core.changes.list(sessionId).filter((c) => c.status !== 'discarded');
+  if (json) {
+    process.stdout.write(JSON.stringify({ type: 'changes', changesets }) + '\n');
+    return;
+  }
+  const pending = changesets.filter((c) => c.status === 'pending' || c.status === 'partial');
+  if (pending.length === 0) {
+    process.stderr.write('No changes to review in the review folders.\n');
+    return;
+  }
+  for (const c of pending) {
+    const counts = Object.entries(c.counts)
+      .filter(([, n]) => n > 0)
+      .map(([kind, n]) => `${n} ${kind}`)
+      .join(', ');
+    process.stderr.write(
+      `Staged for review in ${c.hostPath} (nothing written there yet): ${counts}.\n` +
+        `  see them:   paddock changes show ${c.id}\n` +
+        `  apply them: paddock changes apply ${c.id}   (or discard ${c.id}; undo after applying)\n`,
+    );
   }
 }
 

@@ -1,20 +1,31 @@
 import fs from 'node:fs';
 import type { AgentEvent } from '../../shared/agent-events.js';
-import type { Automation, AutomationRun, InboxItem } from '../../shared/automations-contract.js';
+import type {
+  ApplyChanges,
+  Automation,
+  AutomationRun,
+  InboxItem,
+} from '../../shared/automations-contract.js';
 import { PaddockError } from '../../shared/result.js';
 import type { AutomationScheduler, ScheduleRequest } from '../agent/tools/types.js';
 import type { Clock } from '../automations/clock.js';
 import { parseSchedulePhrase } from '../automations/phrase.js';
 import { compileSchedule, upcomingSlots } from '../automations/schedule.js';
 import { Scheduler, type SchedulerEvent } from '../automations/scheduler.js';
-import { AutomationService, describeCreated, plainFolders } from '../automations/service.js';
+import {
+  AutomationService,
+  describeCreated,
+  plainFolders,
+  type FolderInput,
+} from '../automations/service.js';
 import type { AutomationRow } from '../store/automations-repo.js';
 import type { InboxItemRow } from '../store/inbox-repo.js';
 import { DB_FILE } from '../store/open.js';
 import type { RunRow } from '../store/runs-repo.js';
 import type { UsageTotals } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
-import { SessionRunExecutor } from './automation-runs.js';
+import { SessionRunExecutor, type SessionRunDeps } from './automation-runs.js';
+import type { ChangeService } from './changes/service.js';
 import type { EventBus } from './events.js';
 import type { SessionFactory } from './sessions.js';
 
@@ -43,6 +54,10 @@ export interface AppAutomationsDeps {
   onAgentEvent?: (sessionId: string, e: AgentEvent) => void;
   /** A run's session started or ended: the task list shows it. */
   onSessionChanged?: (sessionId: string) => void;
+  /** Where a run's review folders are staged as it ends. */
+  changes: ChangeService;
+  /** Where a run's staged changes are read from (default: its VM). */
+  stagedSource?: SessionRunDeps['stagedSource'];
 }
 
 /**
@@ -191,6 +206,7 @@ export class AppAutomations {
       allowlist: a.allowlist,
       missedPolicy: a.missedPolicy,
       spendLimitUsd: a.spendLimitUsd,
+      applyChanges: a.applyChanges,
       usage: this.d.store.runs.automationUsage(a.id),
       enabled: a.enabled,
       nextRunAt: a.enabled ? a.nextSlotAt : null,
@@ -207,6 +223,7 @@ export class AppAutomations {
       ...i,
       sessionId: run?.sessionId ?? null,
       slotAt: run?.slotAt ?? null,
+      reviewWaiting: run?.sessionId ? this.d.store.changes.waitingFiles(run.sessionId) : 0,
     };
   }
 
@@ -219,10 +236,11 @@ export class AppAutomations {
     prompt: string;
     schedule: string;
     tz?: string | undefined;
-    folders: { id: string; readOnly: boolean }[];
+    folders: { id: string; readOnly: boolean; review?: boolean | undefined }[];
     allowlist?: string[] | undefined;
     missed?: 'skip' | 'once' | 'all' | undefined;
     spendLimitUsd?: number | null | undefined;
+    applyChanges?: ApplyChanges | undefined;
   }): Automation {
     const a = this.service.create({
       name: req.name,
@@ -233,6 +251,7 @@ export class AppAutomations {
       ...(req.tz ? { tz: req.tz } : {}),
       ...(req.missed ? { missed: req.missed } : {}),
       ...(req.spendLimitUsd !== undefined ? { spendLimitUsd: req.spendLimitUsd } : {}),
+      ...(req.applyChanges !== undefined ? { applyChanges: req.applyChanges } : {}),
     });
     this.changed(a.id);
     return this.view(a);
@@ -244,14 +263,16 @@ export class AppAutomations {
     prompt?: string | undefined;
     schedule?: string | undefined;
     tz?: string | undefined;
-    folders?: { id: string; readOnly: boolean }[] | undefined;
-    keepFolders?: { hostPath: string; readOnly: boolean }[] | undefined;
+    folders?: { id: string; readOnly: boolean; review?: boolean | undefined }[] | undefined;
+    keepFolders?:
+      { hostPath: string; readOnly: boolean; review?: boolean | undefined }[] | undefined;
     allowlist?: string[] | undefined;
     missed?: 'skip' | 'once' | 'all' | undefined;
     spendLimitUsd?: number | null | undefined;
+    applyChanges?: ApplyChanges | undefined;
   }): Automation {
     const cur = this.service.require(req.id);
-    let folders: { hostPath: string; readOnly: boolean }[] | undefined;
+    let folders: FolderInput[] | undefined;
     if (req.folders !== undefined || req.keepFolders !== undefined) {
       const had = new Set(cur.folders.map((f) => f.hostPath));
       // SECURITY: the page may keep a folder the automation had, never name a new path itself.
@@ -269,6 +290,7 @@ export class AppAutomations {
       ...(req.allowlist !== undefined ? { allowHosts: req.allowlist } : {}),
       ...(req.missed !== undefined ? { missed: req.missed } : {}),
       ...(req.spendLimitUsd !== undefined ? { spendLimitUsd: req.spendLimitUsd } : {}),
+      ...(req.applyChanges !== undefined ? { applyChanges: req.applyChanges } : {}),
     });
     this.changed(a.id);
     return this.view(a);

@@ -7,13 +7,16 @@ import { chooseBackend, type BackendChoice } from '../vm/choose-backend.js';
 import { resolveGrants } from '../vm/grants.js';
 import { WarmPool } from '../vm/warm-pool.js';
 import { ApiKeys, MemorySecretStore, type SecretStore } from './api-keys.js';
+import type { SessionRunDeps } from './automation-runs.js';
 import { AppAutomations, type AppSchedulerOptions } from './automations.js';
+import { ChangeService } from './changes/service.js';
 import type { DoctorInputs } from './doctor.js';
 import type { Handlers } from './dispatch.js';
 import { EventBus } from './events.js';
 import { appHandlers } from './handlers/app.js';
 import { artifactHandlers } from './handlers/artifacts.js';
 import { automationHandlers } from './handlers/automations.js';
+import { changeHandlers } from './handlers/changes.js';
 import { fileHandlers } from './handlers/files.js';
 import { grantHandlers } from './handlers/grants.js';
 import { settingsHandlers } from './handlers/settings.js';
@@ -49,6 +52,11 @@ export interface CoreOptions {
    * CLI command such as `paddock automations add`: no, the running ones notice its writes).
    */
   runScheduler?: boolean;
+  /**
+   * Where an automation run's staged changes are read from (default: the run's VM). Another
+   * source stands in where no VM can run.
+   */
+  runStagedSource?: SessionRunDeps['stagedSource'];
 }
 
 /**
@@ -84,6 +92,8 @@ export class Core {
   readonly handlers: Handlers;
   /** Automations: the scheduler of this app process, the inbox, and their contract view. */
   readonly automations: AppAutomations;
+  /** Staged folder edits of review grants: changesets, applying them, the undo journal. */
+  readonly changes: ChangeService;
 
   constructor(private readonly opts: CoreOptions) {
     const env = opts.env ?? process.env;
@@ -111,13 +121,37 @@ export class Core {
       dataDir: opts.dataDir,
       sessions: this.sessions,
     };
+    this.changes = new ChangeService({
+      store: this.store,
+      events: this.events,
+      dataDir: opts.dataDir,
+      vmFor: (id) => this.tasks.vmOf(id),
+    });
     this.automations = new AppAutomations({
       ...base,
       ...(opts.scheduler ? { scheduler: opts.scheduler } : {}),
       onAgentEvent: (taskId, event) => this.events.emit('task:event', { taskId, event }),
       onSessionChanged: (id) => this.tasks.touched(id),
+      // A run's review folders are staged (and applied, if it says so) before its VM stops.
+      changes: this.changes,
+      ...(opts.runStagedSource ? { stagedSource: opts.runStagedSource } : {}),
     });
-    this.tasks = new TaskManager({ ...base, pool: this.pool });
+    this.tasks = new TaskManager({
+      ...base,
+      pool: this.pool,
+      // What the run staged in review grants is read (and copied out of the VM) as it ends.
+      onRunEnded: (id) =>
+        void this.changes.refresh(id).catch((e: unknown) => {
+          if (e instanceof PaddockError && e.code === 'CLOSING') return;
+          this.events.emit('task:event', {
+            taskId: id,
+            event: {
+              type: 'notice',
+              message: `The changes to review could not be read: ${(e as Error).message}`,
+            },
+          });
+        }),
+    });
     this.images = new ImageBuilds(opts.dataDir, this.events);
     this.handlers = {
       ...appHandlers(this, opts),
@@ -127,6 +161,7 @@ export class Core {
       ...fileHandlers(this),
       ...automationHandlers(this),
       ...artifactHandlers(this),
+      ...changeHandlers(this),
       ...usageHandlers(this),
     };
     // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
@@ -162,6 +197,7 @@ export class Core {
   dispose(): void {
     this.automations.dispose();
     this.images.dispose();
+    this.changes.dispose();
     this.power.removeAllListeners();
     this.events.dispose();
     this.store.dispose();

@@ -12,7 +12,7 @@ import { AgentSession, type Approver } from '../agent/session.js';
 import { ToolError, type AutomationScheduler, type ToolHost } from '../agent/tools/types.js';
 import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
-import type { ShareSpec, VmBackend } from '../vm/backend.js';
+import type { ShareSpec, Vm, VmBackend } from '../vm/backend.js';
 import { checkedAllowlistEntry } from '../vm/egress/allowlist.js';
 import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
 import type { BoundaryFinding } from '../vm/protected-paths.js';
@@ -94,6 +94,8 @@ export interface LiveSession {
   readonly session: AgentSession;
   /** Stops the VM if one booted and removes the run's temporary folder. */
   stop(): Promise<void>;
+  /** The sandbox's VM if one was booted (to read what it staged in review grants), else null. */
+  vm?(): Promise<Vm> | null;
 }
 
 const NO_KEY =
@@ -252,6 +254,7 @@ export class SessionFactory {
     return {
       id,
       session,
+      vm: () => (sandbox ? sandbox.then((s) => s.ready()) : null),
       stop: async () => {
         stopped = true;
         const s = sandbox;

@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import { resolveGrants } from '../vm/grants.js';
 import { findImage } from '../vm/image.js';
 import { boundaryNote } from '../vm/protected-paths.js';
+import type { Vm } from '../vm/backend.js';
 import type { WarmPool } from '../vm/warm-pool.js';
 import type { EventBus } from './events.js';
 import type { LiveSession, SessionFactory } from './sessions.js';
@@ -23,12 +24,14 @@ export interface TaskManagerDeps {
   idleStopMs?: number;
   /** VMs booted ahead for the folders on the new-task page; a new task takes one if it fits. */
   pool?: WarmPool;
+  /** A run of the task ended (done, stopped or failed): its review grants' changes are staged. */
+  onRunEnded?: (id: string) => void;
 }
 
 /** The request of `tasks:create`, after the contract parsed it. */
 export interface CreateTaskRequest {
   prompt: string;
-  folders: { id: string; readOnly: boolean }[];
+  folders: { id: string; readOnly: boolean; review?: boolean | undefined }[];
   approvalMode?: 'auto' | 'ask' | undefined;
   allowlist?: string[] | undefined;
 }
@@ -70,10 +73,14 @@ export class TaskManager {
   }
 
   /** The VM shares for granted folders (by grant id), judged again now. */
-  private sharesFor(folders: { id: string; readOnly: boolean }[]): TaskFolder[] {
-    const wanted = this.d.store.grants
-      .folders(folders)
-      .map((f) => ({ path: f.hostPath, readOnly: f.readOnly }));
+  private sharesFor(folders: { id: string; readOnly: boolean; review?: boolean }[]): TaskFolder[] {
+    // Same order as asked.
+    const wanted = this.d.store.grants.folders(folders).map((f, i) => ({
+      path: f.hostPath,
+      readOnly: f.readOnly,
+      // Review is the default for a read-write folder: nothing lands before the person says so.
+      review: !f.readOnly && (folders[i]!.review ?? true),
+    }));
     // SECURITY: judged again at use, so a folder swapped for a symlink since is caught.
     return resolveGrants(wanted, { dataDir: this.d.dataDir });
   }
@@ -82,7 +89,9 @@ export class TaskManager {
    * Boots a VM ahead for these folders while the person is still typing the prompt, so the task
    * starts without a cold boot. False when there is no pool or no image.
    */
-  async prewarm(folders: { id: string; readOnly: boolean }[]): Promise<boolean> {
+  async prewarm(
+    folders: { id: string; readOnly: boolean; review?: boolean | undefined }[],
+  ): Promise<boolean> {
     if (!this.d.pool || this.disposed) return false;
     const shares = this.sharesFor(folders);
     const image = await findImage(this.d.dataDir).catch(() => null);
@@ -185,6 +194,11 @@ export class TaskManager {
     );
   }
 
+  /** The running VM of a task's live session (to read what it staged), or null when none. */
+  vmOf(id: string): Promise<Vm> | null {
+    return this.live.get(id)?.live.vm?.() ?? null;
+  }
+
   private summary(id: string): TaskSummary {
     return this.toSummary(this.d.sessions.row(id));
   }
@@ -243,6 +257,7 @@ export class TaskManager {
     void t.running.then(() => {
       t.running = null;
       this.changed(id);
+      if (!this.disposed) this.d.onRunEnded?.(id);
       this.scheduleIdleStop(t);
     });
   }

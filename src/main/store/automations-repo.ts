@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import type { ApplyChanges } from '../../shared/automations-contract.js';
 import { newId } from '../../shared/ids.js';
 import { RowCodec } from './rows.js';
 
@@ -6,13 +7,18 @@ import { RowCodec } from './rows.js';
 export type MissedPolicy = 'skip' | 'once' | 'all';
 
 /**
- * A granted folder as stored: the same `{hostPath, name, readOnly}` a session keeps (the VM's
- * ShareSpec), resolved when the automation was made or edited. `name` is its `/mnt/<name>`.
+ * A granted folder as stored: the same `{hostPath, name, readOnly, review}` a session keeps (the
+ * VM's ShareSpec), resolved when the automation was made or edited. `name` is its `/mnt/<name>`.
  */
 export interface FolderShare {
   hostPath: string;
   name: string;
   readOnly: boolean;
+  /**
+   * A read-write folder's mode: its writes staged for review (true) or written directly (false).
+   * Always set on read-write folders (migration 0008 marked older ones false); unset on read-only.
+   */
+  review?: boolean;
 }
 
 /** One automation as the rest of the app sees it. */
@@ -40,6 +46,8 @@ export interface AutomationRow {
   maxAttempts: number;
   /** A run is stopped once its model calls cost this many dollars; null: no limit. */
   spendLimitUsd: number | null;
+  /** What becomes of what a run staged in its review folders. */
+  applyChanges: ApplyChanges;
   createdBySession: string | null;
   removedAt: number | null;
   createdAt: number;
@@ -61,6 +69,7 @@ export type NewAutomation = Pick<
       | 'createdBySession'
       | 'promptAllowlist'
       | 'spendLimitUsd'
+      | 'applyChanges'
     >
   >;
 
@@ -78,6 +87,7 @@ export type AutomationPatch = Partial<
     | 'allowlist'
     | 'nextSlotAt'
     | 'spendLimitUsd'
+    | 'applyChanges'
   >
 >;
 

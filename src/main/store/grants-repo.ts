@@ -25,10 +25,13 @@ export class GrantsRepo {
   }
 
   /**
-   * The folders of granted ids, each with the mode asked for; GRANT_MISSING when one is no
-   * longer granted. Callers judge the paths again (resolveGrants) before a VM sees them.
+   * The folders of granted ids, each with the mode asked for (`review` passed on when asked);
+   * GRANT_MISSING when one is no longer granted. Callers judge the paths again (resolveGrants)
+   * before a VM sees them.
    */
-  folders(wanted: { id: string; readOnly: boolean }[]): { hostPath: string; readOnly: boolean }[] {
+  folders(
+    wanted: { id: string; readOnly: boolean; review?: boolean | undefined }[],
+  ): { hostPath: string; readOnly: boolean; review?: boolean }[] {
     const grants = this.list();
     return wanted.map((f) => {
       const g = grants.find((x) => x.id === f.id);
@@ -37,7 +40,11 @@ export class GrantsRepo {
           'GRANT_MISSING',
           'One of the folders is no longer granted; add it again.',
         );
-      return { hostPath: g.hostPath, readOnly: f.readOnly };
+      return {
+        hostPath: g.hostPath,
+        readOnly: f.readOnly,
+        ...(f.review !== undefined ? { review: f.review } : {}),
+      };
     });
   }
 

@@ -16,6 +16,7 @@ export const DEFAULT_SETTINGS: Settings = {
   promptAllowlist: [],
   theme: 'system',
   onboarded: false,
+  journalDays: 30,
 };
 
 /** Settings as one JSON value per key, validated against the contract on the way out. */

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { ArtifactsRepo } from './artifacts-repo.js';
 import { AutomationsRepo } from './automations-repo.js';
+import { ChangesRepo } from './changes-repo.js';
 import { EgressLogRepo } from './egress-log-repo.js';
 import { GrantsRepo } from './grants-repo.js';
 import { InboxRepo } from './inbox-repo.js';
@@ -19,6 +20,8 @@ export class Store {
   readonly inbox: InboxRepo;
   readonly artifacts: ArtifactsRepo;
   readonly egressLog: EgressLogRepo;
+  /** Staged folder edits (review grants) and the journal of what applying them did. */
+  readonly changes: ChangesRepo;
 
   private constructor(readonly db: Database) {
     this.settings = new SettingsRepo(db);
@@ -29,6 +32,7 @@ export class Store {
     this.inbox = new InboxRepo(db);
     this.artifacts = new ArtifactsRepo(db);
     this.egressLog = new EgressLogRepo(db);
+    this.changes = new ChangesRepo(db);
   }
 
   static open(dataDir: string): Store {

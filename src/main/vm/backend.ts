@@ -13,6 +13,31 @@ export interface ShareSpec {
    * in the app or the CLI yet.
    */
   allowProtectedWrites?: boolean;
+  /**
+   * Review mode of a read-write grant (ignored when `readOnly`): the guest sees `/mnt/<name>`
+   * writable, but its writes land in a layer on the session's own disk (an overlay in the guest,
+   * vm-images/init), never in the folder; the host reads them with review.ts for the person to
+   * apply. SECURITY: the backend exports the folder read-only, so not even root in the guest can
+   * write it. Off unless set (then writes go straight to the folder).
+   */
+  review?: boolean;
+}
+
+/** How a share reaches the guest: read-only, read-write, or read-write staged for review. */
+export type ShareMode = 'ro' | 'rw' | 'rv';
+
+/**
+ * The one decision of a share's mode, for every backend and the host's boundary. SECURITY: only
+ * an explicit `readOnly: false` without review lets the guest write the person's folder.
+ */
+export function shareMode(s: ShareSpec): ShareMode {
+  if (s.readOnly !== false) return 'ro';
+  return s.review ? 'rv' : 'rw';
+}
+
+/** Whether the guest can write the person's folder itself (a direct read-write grant). */
+export function hostWritable(s: ShareSpec): boolean {
+  return shareMode(s) === 'rw';
 }
 
 /** Everything a backend needs to boot one VM for one session. */

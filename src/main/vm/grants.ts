@@ -100,16 +100,34 @@ function resolvedList(list: readonly string[]): string[] {
   return out;
 }
 
-/** Parses the CLI form `PATH[:ro]` (also `:rw`) into a path and a read-only flag. */
-export function parseFolderArg(arg: string): { path: string; readOnly: boolean } {
-  const m = /^(.*?)(?::(ro|rw))?$/.exec(arg);
+/** How a folder is granted: read-only, read-write straight to the folder, or staged for review. */
+export type GrantMode = 'ro' | 'direct' | 'review';
+
+/**
+ * Parses the CLI form `PATH[:ro|:review|:direct]` (`:rw` is `:direct`) into a path and its
+ * mode; a folder without a suffix gets `defaultMode` (review for agent runs, direct for exec).
+ */
+export function parseFolderArg(
+  arg: string,
+  defaultMode: 'review' | 'direct' = 'direct',
+): { path: string; readOnly: boolean; review: boolean } {
+  const m = /^(.*?)(?::(ro|rw|direct|review))?$/.exec(arg);
   const p = m?.[1] ?? arg;
   if (!p)
     throw new PaddockError(
       'BAD_GRANT',
       `--folder needs a path, as in --folder ~/Documents/report:ro.`,
     );
-  return { path: p, readOnly: m?.[2] === 'ro' };
+  const suffix = m?.[2];
+  const mode: GrantMode =
+    suffix === 'ro'
+      ? 'ro'
+      : suffix === 'rw' || suffix === 'direct'
+        ? 'direct'
+        : suffix === 'review'
+          ? 'review'
+          : defaultMode;
+  return { path: p, readOnly: mode === 'ro', review: mode === 'review' };
 }
 
 /** Whether `child` is `parent` or below it (both resolved paths). */
@@ -155,7 +173,7 @@ function holdsHomesOrDisks(real: string): string | null {
  * a ~/.config that links elsewhere) is recognised whichever spelling the grant uses.
  */
 export function resolveGrants(
-  requests: { path: string; readOnly: boolean }[],
+  requests: { path: string; readOnly: boolean; review?: boolean | undefined }[],
   opts: { dataDir: string; home?: string; env?: NodeJS.ProcessEnv },
 ): ShareSpec[] {
   const homeGiven = opts.home ?? os.homedir();
@@ -224,7 +242,13 @@ export function resolveGrants(
     let name = base;
     for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
     used.add(name);
-    shares.push({ hostPath: real, name, readOnly: req.readOnly });
+    shares.push({
+      hostPath: real,
+      name,
+      readOnly: req.readOnly,
+      // A review grant's writes are staged in the VM; read-only has nothing to stage.
+      ...(req.review && !req.readOnly ? { review: true } : {}),
+    });
   }
   return shares;
 }

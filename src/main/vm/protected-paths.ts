@@ -30,7 +30,7 @@ import { constants as FS, lstatSync, readdirSync, type Dirent, type Stats } from
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import type { ShareSpec } from './backend.js';
+import { hostWritable, type ShareSpec } from './backend.js';
 
 /** One name that host tools run or trust on sight, with the reason it is protected. */
 export interface ProtectedName {
@@ -557,9 +557,12 @@ export function bindTargets(inv: ShareInventory): string[] {
   return out;
 }
 
-/** Whether this share gets the protection: read-write, and the person did not waive it. */
+/**
+ * Whether this share gets the protection: the guest writes the folder itself (read-write, not
+ * review: a review share is read-only on the host), and the person did not waive it.
+ */
 export function guarded(s: ShareSpec): boolean {
-  return !s.readOnly && !s.allowProtectedWrites;
+  return hostWritable(s) && !s.allowProtectedWrites;
 }
 
 /**

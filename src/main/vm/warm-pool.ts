@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { newId } from '../../shared/ids.js';
-import type { Vm, VmBackend, VmSpec } from './backend.js';
+import { shareMode, type Vm, type VmBackend, type VmSpec } from './backend.js';
 
 /**
  * What decides whether a warm VM fits a session: everything fixed when QEMU starts (image,
@@ -21,7 +21,9 @@ export function warmKey(spec: WarmSpec): string {
     shares: spec.shares.map((s) => [
       path.resolve(s.hostPath),
       s.name,
-      s.readOnly,
+      // SECURITY: ro, rw or rv: a VM booted with a folder writable must never serve a review
+      // grant of it (its writes would land in the folder), nor the other way round.
+      shareMode(s),
       // A VM started with the protected paths bound read-only must not serve a grant that allows
       // writing them, nor the other way round.
       Boolean(s.allowProtectedWrites),

@@ -1,17 +1,21 @@
 /** The pages of the app, addressed by the URL hash so it works from file:// and http:// alike. */
 export type Route =
   | { page: 'new' }
-  | { page: 'task'; id: string }
+  /** `review`: open the review of its staged changes (an inbox item's "Review changes"). */
+  | { page: 'task'; id: string; review?: boolean }
   | { page: 'settings' }
   | { page: 'automations' }
   | { page: 'inbox' };
 
-/** Reads a hash such as `#/task/ses_x`; anything unknown is the new-task page. */
+/** Reads a hash such as `#/task/ses_x` or `#/task/ses_x/review`; anything unknown is new-task. */
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   switch (parts[0]) {
     case 'task':
-      return parts[1] ? { page: 'task', id: decodeURIComponent(parts[1]) } : { page: 'new' };
+      if (!parts[1]) return { page: 'new' };
+      return parts[2] === 'review'
+        ? { page: 'task', id: decodeURIComponent(parts[1]), review: true }
+        : { page: 'task', id: decodeURIComponent(parts[1]) };
     case 'settings':
       return { page: 'settings' };
     case 'automations':
@@ -25,5 +29,6 @@ export function parseRoute(hash: string): Route {
 
 /** The hash of a route. */
 export function hrefOf(route: Route): string {
-  return route.page === 'task' ? `#/task/${encodeURIComponent(route.id)}` : `#/${route.page}`;
+  if (route.page !== 'task') return `#/${route.page}`;
+  return `#/task/${encodeURIComponent(route.id)}${route.review ? '/review' : ''}`;
 }

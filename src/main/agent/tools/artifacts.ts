@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AutomationPlan } from '../../../shared/app-contract.js';
+import { folderModeText, type AutomationPlan } from '../../../shared/app-contract.js';
 import { ToolError, type Tool } from './types.js';
 import { ARTIFACT_KINDS } from '../../../shared/artifact-policy.js';
 
@@ -110,7 +110,7 @@ export function describeAutomationPlan(plan: AutomationPlan): string {
   const prompt = plan.prompt.length > 300 ? `${plan.prompt.slice(0, 299)}…` : plan.prompt;
   return [
     `When: ${plan.schedule} (${plan.timeZone})${plan.firstRun ? `; first run ${plan.firstRun}` : ''}`,
-    `Folders: ${plan.folders.length ? plan.folders.map((f) => `${f.hostPath} (${f.readOnly ? 'read-only' : 'read-write'})`).join(', ') : 'none'}`,
+    `Folders: ${plan.folders.length ? plan.folders.map((f) => `${f.hostPath} (${folderModeText(f)})`).join(', ') : 'none'}`,
     `Network: ${plan.hosts.length ? plan.hosts.join(', ') : 'none'}`,
     `Each run: ${prompt}`,
   ].join('\n');

@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import type { VmSpec } from '../backend.js';
+import { hostWritable, shareMode, type VmSpec } from '../backend.js';
 import { AGENT_PORT_NAME, isValidShareName, shareTag } from '../qemu/args.js';
 
 /** One virtio-fs share as the Swift helper sees it. */
@@ -51,7 +51,7 @@ export function vzCmdline(spec: Pick<VmSpec, 'shares'>, hostTimeSec?: number): s
   if (spec.shares.length > 0) {
     parts.push(
       'paddock.shares=' +
-        spec.shares.map((s, i) => `${shareTag(i)}:${s.name}:${s.readOnly ? 'ro' : 'rw'}`).join(','),
+        spec.shares.map((s, i) => `${shareTag(i)}:${s.name}:${shareMode(s)}`).join(','),
     );
   }
   parts.push(`paddock.port=${AGENT_PORT_NAME}`);
@@ -68,7 +68,8 @@ function checkPath(p: string): string {
 
 /**
  * The helper configuration for one VM. Pure: the same input gives the same config. No network
- * device, each share read-only when granted so (enforced by VZSharedDirectory on the host).
+ * device, each share read-only when granted so or staged for review (enforced by
+ * VZSharedDirectory on the host).
  */
 export function buildVzConfig(
   spec: Omit<VmSpec, 'accel' | 'overlayPath' | 'runDir'>,
@@ -96,8 +97,9 @@ export function buildVzConfig(
     shares: spec.shares.map((s, i) => ({
       tag: shareTag(i),
       hostPath: checkPath(s.hostPath),
-      // SECURITY: strictly boolean, so a missing flag never becomes writable by accident.
-      readOnly: s.readOnly !== false,
+      // SECURITY: strictly boolean, so a missing flag never becomes writable by accident; a
+      // review share is read-only on the host (the guest's writes stay in its overlay).
+      readOnly: !hostWritable(s),
     })),
     agentSocket: checkPath(paths.agentSocket),
     agentPortName: AGENT_PORT_NAME,

@@ -1,4 +1,4 @@
-import type { ShareSpec } from '../backend.js';
+import { hostWritable, shareMode, type ShareSpec } from '../backend.js';
 
 /** Everything the QEMU command line depends on; paths are absolute. */
 export interface QemuArgsInput {
@@ -83,9 +83,7 @@ export function kernelCmdline(
   if (input.shares.length > 0) {
     parts.push(
       'paddock.shares=' +
-        input.shares
-          .map((s, i) => `${shareTag(i)}:${s.name}:${s.readOnly ? 'ro' : 'rw'}`)
-          .join(','),
+        input.shares.map((s, i) => `${shareTag(i)}:${s.name}:${shareMode(s)}`).join(','),
     );
   }
   parts.push(`paddock.port=${AGENT_PORT_NAME}`);
@@ -96,7 +94,7 @@ export function kernelCmdline(
 /**
  * The QEMU argv (without the binary) for one VM: `-M microvm` with PVH direct boot, no default
  * devices, no network device at all, the console to a socket (or a file), the session disk on virtio-blk,
- * one 9p device per share (read-only enforced by QEMU), the agent's virtio-serial port and QMP
+ * one 9p device per share (read-only enforced by QEMU, review shares included), the agent's virtio-serial port and QMP
  * on unix sockets. Pure: the same input gives the same argv.
  */
 export function buildQemuArgs(input: QemuArgsInput): string[] {
@@ -177,14 +175,15 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     const id = `fs${i}`;
     // SECURITY: mapped-xattr stores guest-made symlinks, owners and modes as xattrs on plain
     // files, so the guest cannot create a real host symlink (passthrough would). readonly=on
-    // makes QEMU refuse every write (EROFS) whatever the guest mounts.
+    // makes QEMU refuse every write (EROFS) whatever the guest mounts; a review share is
+    // read-only here too (its writes stay in the guest's overlay).
     const fsdev = [
       `local`,
       `id=${id}`,
       `path=${qemuOptValue(s.hostPath)}`,
       'security_model=mapped-xattr',
     ];
-    if (s.readOnly) fsdev.push('readonly=on');
+    if (!hostWritable(s)) fsdev.push('readonly=on');
     args.push(
       '-fsdev',
       fsdev.join(','),

@@ -3,8 +3,9 @@
  * the import/terminate/unregister argv, the drvfs mounts of granted folders and the agent's
  * launch. Kept pure so they can be tested on Linux; only backend.ts runs them.
  */
-import type { ShareSpec } from '../backend.js';
+import { shareMode, type ShareSpec } from '../backend.js';
 import { isValidShareName } from '../qemu/args.js';
+import { REVIEW_OVERLAY_OPTIONS, reviewLayerDir } from '../review.js';
 
 /** The unprivileged account commands run as inside the distro (created by {@link setupScript}). */
 export const SANDBOX_UID = 1000;
@@ -116,7 +117,10 @@ export function shQuote(s: string): string {
 }
 
 /**
- * The shell lines that mount one granted folder at /mnt/<name> with drvfs.
+ * The shell lines that mount one granted folder at /mnt/<name> with drvfs. A review grant is
+ * mounted read-only below {@link reviewLayerDir} and /mnt/<name> is an overlay over it whose
+ * upper layer is on the distro's own disk, as vm-images/init does in the QEMU and Apple guests
+ * (`userxattr`: commands, and so the listing, run as uid 1000, which cannot read trusted.*).
  * SECURITY: `ro` is enforced by the distro's kernel (the WSL utility VM), not by the Windows
  * host as QEMU and Apple do it; it holds because commands run without root or capabilities
  * (see {@link launchScript}), so they cannot remount.
@@ -124,9 +128,23 @@ export function shQuote(s: string): string {
 export function drvfsMount(share: ShareSpec): string {
   if (!isValidShareName(share.name)) throw new Error(`Bad share name "${share.name}"`);
   const src = checkWindowsPath(share.hostPath);
-  const target = `/mnt/${share.name}`;
-  const opts = `${share.readOnly ? 'ro' : 'rw'},metadata,uid=${SANDBOX_UID},gid=${SANDBOX_UID}`;
-  return `mkdir -p ${shQuote(target)} && mount -t drvfs ${shQuote(src)} ${shQuote(target)} -o ${opts}`;
+  const target = shQuote(`/mnt/${share.name}`);
+  const mode = shareMode(share);
+  const opts = (rw: 'ro' | 'rw') => `${rw},metadata,uid=${SANDBOX_UID},gid=${SANDBOX_UID}`;
+  if (mode !== 'rv') {
+    return `mkdir -p ${target} && mount -t drvfs ${shQuote(src)} ${target} -o ${opts(mode)}`;
+  }
+  const layer = reviewLayerDir(share.name);
+  const [lower, upper, work] = ['lower', 'upper', 'work'].map((d) => shQuote(`${layer}/${d}`));
+  const overlay = `lowerdir=${layer}/lower,upperdir=${layer}/upper,workdir=${layer}/work,${REVIEW_OVERLAY_OPTIONS},userxattr`;
+  return [
+    `mkdir -p ${lower} ${upper} ${work} ${target}`,
+    `mount -t drvfs ${shQuote(src)} ${lower} -o ${opts('ro')}`,
+    // The overlay's root takes its owner and mode from the upper layer's root.
+    `chown "$(stat -c %u:%g ${lower})" ${upper}`,
+    `chmod "$(stat -c %a ${lower})" ${upper}`,
+    `mount -t overlay overlay ${target} -o ${shQuote(overlay)}`,
+  ].join(' && ');
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Grant } from '../../../shared/app-contract.js';
 import { SPEND_LIMIT_RULE, type Automation } from '../../../shared/automations-contract.js';
 import type { Res } from '../../../shared/api.js';
 import { call } from '../../api/hooks.js';
+import { FolderMode } from '../folders/FolderMode.js';
 import { GrantAdder } from '../folders/GrantAdder.js';
 import { formatRunTime, MISSED_LABEL, personTimeZone } from './automation-format.js';
 
@@ -10,6 +11,8 @@ interface FolderChoice {
   key: string;
   label: string;
   readOnly: boolean;
+  /** Read-write: the runs' writes wait for review (true) or go straight to the folder. */
+  review: boolean;
   /** A folder the automation already had (kept by path), or a new grant (by id). */
   kept?: string;
   grantId?: string;
@@ -36,7 +39,9 @@ function usePreview(schedule: string, tz: string): Res<'automations:preview'> | 
 
 /**
  * Creating or editing an automation: name, what to do, when (a phrase or iCalendar text, with the
- * next 5 run times in the person's time zone as they type), folders, hosts and missed-run policy.
+ * next 5 run times in the person's time zone as they type), folders (each read-write one reviewed
+ * or written directly), whether reviewed changes are applied automatically, hosts and missed-run
+ * policy.
  */
 export function AutomationForm(props: {
   host: 'electron' | 'web' | 'cli';
@@ -59,9 +64,11 @@ export function AutomationForm(props: {
       key: `keep:${f.hostPath}`,
       label: f.hostPath,
       readOnly: f.readOnly,
+      review: f.review === true,
       kept: f.hostPath,
     })),
   );
+  const [applyAuto, setApplyAuto] = useState(editing?.applyChanges === 'auto');
   const [foldersTouched, setFoldersTouched] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -73,7 +80,11 @@ export function AutomationForm(props: {
     setFolders((f) =>
       f.some((x) => x.grantId === g.id || x.kept === g.hostPath)
         ? f
-        : [...f, { key: g.id, label: g.hostPath, readOnly: g.readOnly, grantId: g.id }],
+        : [
+            ...f,
+            // Review is the default for a new read-write folder: nothing lands unseen.
+            { key: g.id, label: g.hostPath, readOnly: g.readOnly, review: true, grantId: g.id },
+          ],
     );
   };
   const submit = async (e: FormEvent) => {
@@ -95,7 +106,8 @@ export function AutomationForm(props: {
       .filter(Boolean);
     const newFolders = folders
       .filter((f) => f.grantId)
-      .map((f) => ({ id: f.grantId!, readOnly: f.readOnly }));
+      .map((f) => ({ id: f.grantId!, readOnly: f.readOnly, review: f.review }));
+    const applyChanges = applyAuto ? ('auto' as const) : ('review' as const);
     try {
       const a = editing
         ? await call('automations:update', {
@@ -107,12 +119,13 @@ export function AutomationForm(props: {
             allowlist,
             missed,
             spendLimitUsd,
+            applyChanges,
             ...(foldersTouched
               ? {
                   folders: newFolders,
                   keepFolders: folders
                     .filter((f) => f.kept)
-                    .map((f) => ({ hostPath: f.kept!, readOnly: f.readOnly })),
+                    .map((f) => ({ hostPath: f.kept!, readOnly: f.readOnly, review: f.review })),
                 }
               : {}),
           })
@@ -125,6 +138,7 @@ export function AutomationForm(props: {
             allowlist,
             missed,
             spendLimitUsd,
+            applyChanges,
           });
       onDone(a);
     } catch (err) {
@@ -217,19 +231,15 @@ export function AutomationForm(props: {
               <code className="folder-path" title={f.label}>
                 {f.label}
               </code>
-              <label className="inline">
-                <input
-                  type="checkbox"
-                  checked={f.readOnly}
-                  onChange={(e) => {
-                    setFoldersTouched(true);
-                    setFolders((all) =>
-                      all.map((x) => (x.key === f.key ? { ...x, readOnly: e.target.checked } : x)),
-                    );
-                  }}
-                />{' '}
-                read-only
-              </label>
+              <FolderMode
+                label={f.label}
+                readOnly={f.readOnly}
+                review={f.review}
+                onChange={(mode) => {
+                  setFoldersTouched(true);
+                  setFolders((all) => all.map((x) => (x.key === f.key ? { ...x, ...mode } : x)));
+                }}
+              />
               <button
                 type="button"
                 className="quiet"
@@ -250,6 +260,23 @@ export function AutomationForm(props: {
           onGrant={addGrant}
           onError={setError}
         />
+        {folders.some((f) => !f.readOnly && f.review) && (
+          <div className="apply-changes">
+            <label className="inline">
+              <input
+                type="checkbox"
+                checked={applyAuto}
+                onChange={(e) => setApplyAuto(e.target.checked)}
+                aria-describedby="apply-changes-hint"
+              />{' '}
+              Apply changes automatically
+            </label>
+            <small id="apply-changes-hint" className="field-hint">
+              Each run’s changes to reviewed folders reach them as it ends; you can still undo them
+              for a while, and conflicts wait for your review.
+            </small>
+          </div>
+        )}
       </fieldset>
       <div className="row wrap">
         <label className="field grow">

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
+import { folderModeText } from '../../../shared/app-contract.js';
 import type { Automation, AutomationRun } from '../../../shared/automations-contract.js';
 import { call, useEvent } from '../../api/hooks.js';
 import { EmptyState } from '../../components/EmptyState.js';
@@ -217,9 +218,7 @@ export function AutomationsPage(props: { host: 'electron' | 'web' | 'cli' }) {
                 </p>
                 {a.folders.length > 0 && (
                   <p className="muted small">
-                    {a.folders
-                      .map((f) => `${f.hostPath}${f.readOnly ? ' (read-only)' : ''}`)
-                      .join(', ')}
+                    {a.folders.map((f) => `${f.hostPath} (${folderModeText(f)})`).join(', ')}
                   </p>
                 )}
                 {confirming === a.id ? (

@@ -41,7 +41,8 @@ function RunArtifacts(props: { taskId: string }) {
 
 /**
  * The inbox: one item per finished, missed or skipped automation run, unread until opened.
- * Opening an item marks it read and shows its summary with a link to the run's task.
+ * Opening an item marks it read and shows its summary with a link to the run's task, and to the
+ * review of its changes while some wait.
  */
 export function InboxPage() {
   const [items, setItems] = useState<InboxItem[] | null>(null);
@@ -58,6 +59,8 @@ export function InboxPage() {
   }, [showArchived]);
   useEffect(load, [load]);
   useEvent('inbox:changed', load);
+  // What waits for review changes as the person applies or discards it (here or elsewhere).
+  useEvent('changes:changed', load);
 
   const openItem = (i: InboxItem) => {
     setOpen(open === i.id ? null : i.id);
@@ -116,6 +119,11 @@ export function InboxPage() {
                     <span className="unread-dot" aria-label="Unread" role="img" />
                   )}
                   <span className="inbox-title grow">{i.title}</span>
+                  {i.reviewWaiting > 0 && (
+                    <span className="chip small attention" data-testid="inbox-review-waiting">
+                      {i.reviewWaiting} to review
+                    </span>
+                  )}
                   <span className={`chip small ${k.tone}`}>{k.label}</span>
                   <span className="muted small tabular">{formatWhen(i.createdAt)}</span>
                 </button>
@@ -127,6 +135,14 @@ export function InboxPage() {
                       <p className="muted small">Run for {formatRunTime(i.slotAt, tz)}</p>
                     )}
                     <div className="row wrap">
+                      {i.sessionId && i.reviewWaiting > 0 && (
+                        <a
+                          href={hrefOf({ page: 'task', id: i.sessionId, review: true })}
+                          data-testid="inbox-review"
+                        >
+                          Review {i.reviewWaiting} change{i.reviewWaiting === 1 ? '' : 's'}
+                        </a>
+                      )}
                       {i.sessionId && (
                         <a href={hrefOf({ page: 'task', id: i.sessionId })}>Open the run’s task</a>
                       )}

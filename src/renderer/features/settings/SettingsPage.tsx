@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import type { Effort, Res, Settings } from '../../../shared/api.js';
 import type { ApiKeyStatus, UsageMonth } from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
-import { formatCost } from '../../lib/format.js';
+import { formatBytes, formatCost } from '../../lib/format.js';
 import { ApiKeyForm } from '../first-run/FirstRun.js';
 
 /** The effort levels as a person reads them, lowest first. */
@@ -17,7 +17,7 @@ const EFFORT_LABEL: Record<Effort, string> = {
 /**
  * Settings: the API key (masked; never shown in full), model, effort and output limit, default
  * approval mode, this month's and last month's usage, network allowlist, VM memory and CPUs,
- * theme, the data folder and the logs folder.
+ * how long applied changes can be undone, theme, the data folder and the logs folder.
  */
 export function SettingsPage(props: {
   info: Res<'app:info'>;
@@ -289,6 +289,14 @@ export function SettingsPage(props: {
         </div>
       </div>
 
+      <JournalCard
+        key={settings.journalDays}
+        days={settings.journalDays}
+        onSave={(journalDays) =>
+          update({ journalDays }, `Applied changes can now be undone for ${journalDays} days.`)
+        }
+      />
+
       <div className="card stack">
         <h3>Appearance</h3>
         <label className="field">
@@ -413,6 +421,57 @@ function UsageCard() {
             {row('Last month', summary.lastMonth, 'usage-last-month')}
           </tbody>
         </table>
+      )}
+    </div>
+  );
+}
+
+/**
+ * How long applied changes stay undoable (the `journalDays` setting), and what the staged copies
+ * and the undo journal take on disk now. Older journal entries, and copies only they needed, are
+ * removed by the core.
+ */
+function JournalCard(props: { days: number; onSave: (days: number) => void }) {
+  const { days, onSave } = props;
+  const [value, setValue] = useState(String(days));
+  const [storage, setStorage] = useState<Res<'changes:storage'> | null>(null);
+  useEffect(() => {
+    call('changes:storage', {}).then(setStorage, () => undefined);
+  }, [days]);
+  const save = () => {
+    const n = Number(value);
+    if (Number.isInteger(n) && n >= 1 && n <= 3650 && n !== days) onSave(n);
+    else setValue(String(days));
+  };
+  return (
+    <div className="card stack" data-testid="journal-settings">
+      <h3>Journal</h3>
+      <label className="field">
+        <span>Applied changes can be undone for (days)</span>
+        <input
+          type="number"
+          min={1}
+          max={3650}
+          value={value}
+          aria-describedby="journal-hint"
+          data-testid="journal-days"
+          onChange={(e) => setValue(e.target.value)}
+          onBlur={save}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') save();
+          }}
+        />
+        <small id="journal-hint" className="field-hint">
+          When you apply a task’s changes to a folder, Paddock keeps what they replaced so you can
+          undo them. After this many days that copy is removed, and Undo is no longer offered.
+        </small>
+      </label>
+      {storage && (
+        <p className="muted small" data-testid="journal-storage">
+          Staged copies and the journal take {formatBytes(storage.bytes)} ({storage.blobs}{' '}
+          {storage.blobs === 1 ? 'copy' : 'copies'}, {storage.journalEntries} journal{' '}
+          {storage.journalEntries === 1 ? 'entry' : 'entries'}).
+        </p>
       )}
     </div>
   );

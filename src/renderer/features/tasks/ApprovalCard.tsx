@@ -1,5 +1,9 @@
 import { useState } from 'react';
-import type { Approval, ApprovalAnswer } from '../../../shared/app-contract.js';
+import {
+  folderModeText,
+  type Approval,
+  type ApprovalAnswer,
+} from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
 
 /**
@@ -27,9 +31,7 @@ function AutomationQuestion(props: {
           <dt>Folders</dt>
           <dd>
             {p.folders.length
-              ? p.folders
-                  .map((f) => `${f.hostPath} (${f.readOnly ? 'read-only' : 'read-write'})`)
-                  .join(', ')
+              ? p.folders.map((f) => `${f.hostPath} (${folderModeText(f)})`).join(', ')
               : 'none'}
           </dd>
           <dt>Network</dt>

@@ -3,16 +3,23 @@ import type { Settings } from '../../../shared/api.js';
 import type { Grant } from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
 import { getApi } from '../../api/paddock.js';
+import { FolderMode } from '../folders/FolderMode.js';
 import { GrantAdder } from '../folders/GrantAdder.js';
 
 interface Chosen {
   grant: Grant;
   readOnly: boolean;
+  /** Read-write: the agent's changes wait for review (the default) or go straight in. */
+  review: boolean;
 }
+
+/** A folder's mode in the warm-VM key: the pool only hands out a VM shared the same way. */
+const modeKey = (f: Chosen) => (f.readOnly ? 'ro' : f.review ? 'rv' : 'rw');
 
 /**
  * A new task: the folders it may use (dropped or picked in the app; typed or browsed in the web
- * host), read-only or not, what to do, how to approve, and the hosts it may reach.
+ * host), read-only, reviewed or written directly, what to do, how to approve, and the hosts it
+ * may reach.
  */
 export function NewTask(props: {
   host: 'electron' | 'web' | 'cli';
@@ -33,7 +40,9 @@ export function NewTask(props: {
 
   const addGrant = (g: Grant) =>
     setFolders((f) =>
-      f.some((x) => x.grant.id === g.id) ? f : [...f, { grant: g, readOnly: g.readOnly }],
+      f.some((x) => x.grant.id === g.id)
+        ? f
+        : [...f, { grant: g, readOnly: g.readOnly, review: true }],
     );
 
   // A folder dropped (or opened from the menu) while this page is shown joins the list.
@@ -50,7 +59,7 @@ export function NewTask(props: {
 
   // Boot a VM for these folders while the prompt is typed, so the task starts without waiting.
   const warmKey = prompt.trim()
-    ? folders.map((f) => `${f.grant.id}:${f.readOnly ? 'ro' : 'rw'}`).join(',')
+    ? folders.map((f) => `${f.grant.id}:${modeKey(f)}`).join(',')
     : null;
   useEffect(() => {
     if (warmKey === null) return;
@@ -58,7 +67,7 @@ export function NewTask(props: {
       const list = warmKey
         ? warmKey.split(',').map((x) => {
             const [id, mode] = x.split(':');
-            return { id: id!, readOnly: mode === 'ro' };
+            return { id: id!, readOnly: mode === 'ro', review: mode === 'rv' };
           })
         : [];
       call('tasks:prewarm', { folders: list }).catch(() => undefined);
@@ -78,7 +87,11 @@ export function NewTask(props: {
         .filter(Boolean);
       const task = await call('tasks:create', {
         prompt,
-        folders: folders.map((f) => ({ id: f.grant.id, readOnly: f.readOnly })),
+        folders: folders.map((f) => ({
+          id: f.grant.id,
+          readOnly: f.readOnly,
+          review: !f.readOnly && f.review,
+        })),
         approvalMode: mode,
         ...(hosts.length ? { allowlist: hosts } : {}),
       });
@@ -119,20 +132,16 @@ export function NewTask(props: {
                 <code className="folder-path" title={f.grant.hostPath}>
                   {f.grant.hostPath}
                 </code>
-                <label className="inline">
-                  <input
-                    type="checkbox"
-                    checked={f.readOnly}
-                    onChange={(e) =>
-                      setFolders((all) =>
-                        all.map((x) =>
-                          x.grant.id === f.grant.id ? { ...x, readOnly: e.target.checked } : x,
-                        ),
-                      )
-                    }
-                  />{' '}
-                  read-only
-                </label>
+                <FolderMode
+                  label={f.grant.hostPath}
+                  readOnly={f.readOnly}
+                  review={f.review}
+                  onChange={(mode) =>
+                    setFolders((all) =>
+                      all.map((x) => (x.grant.id === f.grant.id ? { ...x, ...mode } : x)),
+                    )
+                  }
+                />
                 <button
                   type="button"
                   className="quiet"

@@ -21,6 +21,9 @@ import {
   type TaskWithArtifacts,
 } from '../artifacts/artifact-model.js';
 import { ArtifactCard, ArtifactsPanel, type ArtifactFocus } from '../artifacts/ArtifactsPanel.js';
+import { ReviewDialog } from '../changes/ReviewDialog.js';
+import { ReviewCallToAction, ReviewSection } from '../changes/ReviewSummary.js';
+import { useTaskChangesets, type TaskChangesets } from '../changes/use-changesets.js';
 import { Markdown } from '../../components/Markdown.js';
 import { ApprovalCard } from './ApprovalCard.js';
 import { FilePreview } from './FilePreview.js';
@@ -94,7 +97,14 @@ function answerText(a: string): string {
 }
 
 /** The side panel: what the task can reach and what it changed; always in view. */
-function TaskFacts(props: { task: TaskSummary; details: Details | null; touched: string[] }) {
+function TaskFacts(props: {
+  task: TaskSummary;
+  details: Details | null;
+  touched: string[];
+  changes: TaskChangesets;
+  running: boolean;
+  onReview(id: string): void;
+}) {
   const { task, details } = props;
   const files = details?.filesChanged ?? [];
   const [preview, setPreview] = useState<string | null>(null);
@@ -108,8 +118,26 @@ function TaskFacts(props: { task: TaskSummary; details: Details | null; touched:
           <ul className="plain" data-testid="task-folders">
             {task.folders.map((f) => (
               <li key={f.name} className="fact-row">
-                <span className={`chip small ${f.readOnly ? 'neutral' : 'active'}`}>
-                  {f.readOnly ? 'read-only' : 'read-write'}
+                <span className="row">
+                  <span className={`chip small ${f.readOnly ? 'neutral' : 'active'}`}>
+                    {f.readOnly ? 'read-only' : 'read-write'}
+                  </span>
+                  {f.review && !f.readOnly && (
+                    <span
+                      className="chip small neutral"
+                      title="The agent's changes wait for your review before they reach this folder"
+                    >
+                      review
+                    </span>
+                  )}
+                  {!f.review && !f.readOnly && (
+                    <span
+                      className="chip small neutral"
+                      title="The agent writes straight to this folder, without a review"
+                    >
+                      direct
+                    </span>
+                  )}
                 </span>
                 <span className="fact-text" title={f.hostPath}>
                   {f.hostPath}
@@ -147,6 +175,12 @@ function TaskFacts(props: { task: TaskSummary; details: Details | null; touched:
           </ul>
         )}
       </section>
+      <ReviewSection
+        changes={props.changes}
+        running={props.running}
+        canStage={task.folders.some((f) => f.review === true && !f.readOnly)}
+        onOpen={props.onReview}
+      />
       <section>
         <h3>Files changed</h3>
         {files.length === 0 ? (
@@ -218,10 +252,11 @@ function emptyModel(): TaskWithArtifacts {
 /**
  * One task: the conversation streaming as it arrives, a card per tool call, questions inline, the
  * stop button, folders/allowlist/changed files always visible, tokens and cost. Live events are
- * applied once per animation frame, so a fast stream never blocks the page.
+ * applied once per animation frame, so a fast stream never blocks the page. `openReview` (the
+ * route `#/task/<id>/review`) opens the review of its staged changes as soon as they are listed.
  */
-export function TaskView(props: { id: string }) {
-  const { id } = props;
+export function TaskView(props: { id: string; openReview?: boolean }) {
+  const { id, openReview } = props;
   const [task, setTask] = useState<TaskSummary | null>(null);
   const [details, setDetails] = useState<Details | null>(null);
   const [model, setModel] = useState<TaskWithArtifacts>(emptyModel);
@@ -239,6 +274,19 @@ export function TaskView(props: { id: string }) {
   const scroller = useRef<HTMLDivElement>(null);
   const stuck = useRef(true);
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const changes = useTaskChangesets(id);
+  const [reviewing, setReviewing] = useState<string | null>(null);
+  // Opened from an inbox item's "Review changes": the review of the first folder that waits,
+  // once its changesets are listed.
+  const reviewOpened = useRef(false);
+  useEffect(() => {
+    if (!openReview || reviewOpened.current || changes.changesets.length === 0) return;
+    reviewOpened.current = true;
+    const first =
+      changes.changesets.find((c) => (changes.waiting.get(c.id) ?? 0) > 0) ??
+      changes.changesets[0]!;
+    setReviewing(first.id);
+  }, [openReview, changes.changesets, changes.waiting]);
 
   const refresh = () => {
     if (refreshTimer.current) return;
@@ -406,6 +454,13 @@ export function TaskView(props: { id: string }) {
           {approvals.map((a) => (
             <ApprovalCard key={a.id} approval={a} />
           ))}
+          {!running && (
+            <ReviewCallToAction
+              changesets={changes.changesets}
+              waiting={changes.waiting}
+              onOpen={setReviewing}
+            />
+          )}
           {running && approvals.length === 0 && (
             <p className="working muted small" aria-live="polite">
               Working…
@@ -418,8 +473,26 @@ export function TaskView(props: { id: string }) {
           changes={model.marks.length}
           onCount={setArtifactCount}
         />
-        <TaskFacts task={task} details={details} touched={view.filesTouched} />
+        <TaskFacts
+          task={task}
+          details={details}
+          touched={view.filesTouched}
+          changes={changes}
+          running={running}
+          onReview={setReviewing}
+        />
       </div>
+      {reviewing && (
+        <ReviewDialog
+          changesets={changes.changesets}
+          initial={reviewing}
+          running={running}
+          refreshing={changes.refreshing}
+          error={changes.error}
+          onRefresh={changes.refresh}
+          onClose={() => setReviewing(null)}
+        />
+      )}
       <form
         className="composer"
         onSubmit={(e) => {
