@@ -3,9 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChangeService } from '../src/main/core/changes/service.js';
+import { vmStagedSource } from '../src/main/core/changes/vm-source.js';
 import type { StagedEntry, StagedSource } from '../src/main/core/changes/types.js';
 import { EventBus } from '../src/main/core/events.js';
 import { Store } from '../src/main/store/store.js';
+import { findImage } from '../src/main/vm/image.js';
+import { QemuBackend } from '../src/main/vm/qemu/backend.js';
+import { Sandbox } from '../src/main/vm/sandbox.js';
 import { median, round } from './stats.js';
 import type { BenchSuite } from './suites.js';
 
@@ -132,9 +136,81 @@ export const changesSuite: BenchSuite = {
       log(`stage 10k/100: ${stage.map((x) => round(x, 0)).join(', ')} ms`);
       log(`apply 100: ${apply.map((x) => round(x, 0)).join(', ')} ms`);
       log(`stage a deletion of 10k: ${del.map((x) => round(x, 0)).join(', ')} ms`);
+      Object.assign(figures, await stageInVm(root, log));
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
     return figures;
   },
 };
+
+/**
+ * The whole path in a real VM (TCG here): a review grant of 10,000 files, 100 of them rewritten
+ * in the guest, then staged: the guest lists its overlay, the 100 files are copied out and the
+ * changeset made. Needs the built image (PADDOCK_TEST_CACHE, as the vm suite); says so if absent.
+ */
+async function stageInVm(
+  root: string,
+  log: (line: string) => void,
+): Promise<Record<string, number | string>> {
+  const home = process.env.PADDOCK_TEST_CACHE ?? path.join(os.tmpdir(), 'paddock-test-home');
+  const image = await findImage(home);
+  if (!image) return { stage_10k_100_vm_note: 'no VM image: run the vm suite first' };
+  const folder = path.join(root, 'vm-folder');
+  for (let i = 0; i < FILES; i++) {
+    const p = path.join(folder, rel(i));
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, content(i, 'old'));
+  }
+  const share = { hostPath: folder, name: 'w', readOnly: false, review: true };
+  const sandbox = new Sandbox({
+    backend: new QemuBackend(),
+    imageDir: image.dir,
+    sessionDir: path.join(root, 'vm-session'),
+    runDir: root,
+    shares: [share],
+    allowHosts: [],
+    memoryMb: 512,
+    cpus: 2,
+  });
+  const data = path.join(root, 'vm-data');
+  const store = Store.open(data);
+  const service = new ChangeService({
+    store,
+    events: new EventBus(),
+    dataDir: data,
+    pruneOnStart: false,
+  });
+  try {
+    const vm = await sandbox.ready();
+    const edits = Array.from({ length: CHANGED }, (_, k) => rel(k * (FILES / CHANGED)));
+    const h = await sandbox.exec({
+      cwd: '/mnt/w',
+      shell: `for f in ${edits.join(' ')}; do echo changed >> "$f"; done`,
+    });
+    h.stdin.end();
+    h.stdout.resume();
+    h.stderr.resume();
+    if ((await h.result).exitCode !== 0) throw new Error('the guest could not edit the files');
+    const task = store.sessions.create({
+      title: 'bench',
+      model: 'm',
+      approvalMode: 'auto',
+      folders: [share],
+    });
+    const t0 = performance.now();
+    const staged = await service.stage(
+      task.id,
+      vmStagedSource(() => Promise.resolve(vm), ['w']),
+      [share],
+    );
+    const ms = performance.now() - t0;
+    if (staged.changesets[0]?.counts.modified !== CHANGED) throw new Error('not every edit staged');
+    log(`stage 10k/100 from the VM (${vm.accel}): ${round(ms, 0)} ms`);
+    return { stage_10k_100_vm_ms: round(ms, 0), stage_vm_accel: vm.accel };
+  } finally {
+    service.dispose();
+    store.dispose();
+    await sandbox.stop();
+  }
+}

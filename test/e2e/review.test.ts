@@ -7,7 +7,7 @@ import { repoRoot } from '../helpers/cli.js';
 import { startServe, type Served } from '../helpers/serve.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
-import { FakeOverlay, setup, writeTree } from '../unit/changes-fake.js';
+import { FakeOverlay, setup, writeTree } from '../helpers/changes-fake.js';
 
 const shots = path.join(repoRoot, 'test-results');
 const KEY = 'sk-ant-e2e-key-0123456789revw';

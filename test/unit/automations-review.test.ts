@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,13 +11,12 @@ import { folderSentence } from '../../src/main/core/automation-runs.js';
 import type { StagedSource } from '../../src/main/core/changes/types.js';
 import { Core } from '../../src/main/core/core.js';
 import { dispatch } from '../../src/main/core/dispatch.js';
-import { migrations } from '../../src/main/store/migrations/index.js';
-import { DB_FILE } from '../../src/main/store/open.js';
 import { Store } from '../../src/main/store/store.js';
 import { hrefOf, parseRoute } from '../../src/renderer/lib/route.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
-import { FakeOverlay, treeOf, writeTree } from './changes-fake.js';
+import { FakeOverlay, treeOf, writeTree } from '../helpers/changes-fake.js';
+import { databaseAtSchema } from '../helpers/old-database.js';
 
 const KEY = 'sk-ant-test-key-0123456789rvw8';
 
@@ -79,9 +77,7 @@ describe('migration 0008: automations made before review keep writing directly',
 
   it('marks stored read-write folders direct, leaves read-only ones, and defaults to review', () => {
     home = tempDir('paddock-m8-');
-    const db = new Database(path.join(home.dir, DB_FILE));
-    for (const m of migrations.slice(0, 7)) m.up(db);
-    db.pragma('user_version = 7');
+    const db = databaseAtSchema(home.dir, 7);
     const folders = [
       { hostPath: '/work/notes', name: 'notes', readOnly: false },
       { hostPath: '/work/refs', name: 'refs', readOnly: true },

@@ -6,7 +6,14 @@ import { ChangeService } from '../../src/main/core/changes/service.js';
 import type { ChangeFile } from '../../src/shared/changes-contract.js';
 import { repoRoot } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { dirsOf, FakeOverlay, mergedTree, setup, treeOf, writeTree } from './changes-fake.js';
+import {
+  dirsOf,
+  FakeOverlay,
+  mergedTree,
+  setup,
+  treeOf,
+  writeTree,
+} from '../helpers/changes-fake.js';
 
 const byPath = (files: ChangeFile[]) => Object.fromEntries(files.map((f) => [f.path, f]));
 

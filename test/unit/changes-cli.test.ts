@@ -8,7 +8,7 @@ import type {
 } from '../../src/shared/changes-contract.js';
 import { paddock } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { FakeOverlay, setup, writeTree } from './changes-fake.js';
+import { FakeOverlay, setup, writeTree } from '../helpers/changes-fake.js';
 
 describe('paddock changes', () => {
   let t: { dir: string; cleanup(): void };

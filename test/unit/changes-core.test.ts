@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCore, type Core } from '../../src/main/core/core.js';
 import { dispatch } from '../../src/main/core/dispatch.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { FakeOverlay, writeTree } from './changes-fake.js';
+import { FakeOverlay, writeTree } from '../helpers/changes-fake.js';
 
 describe('the changes channels of the core', () => {
   let t: { dir: string; cleanup(): void };

@@ -1,11 +1,9 @@
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LATEST_SCHEMA_VERSION, migrations } from '../../src/main/store/migrations/index.js';
-import { DB_FILE } from '../../src/main/store/open.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';
 import { DEFAULT_SETTINGS } from '../../src/main/store/settings-repo.js';
 import { Store } from '../../src/main/store/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { databaseAtSchema } from '../helpers/old-database.js';
 
 describe('migration 0007: changesets, their files and the undo journal', () => {
   let home: { dir: string; cleanup(): void } | undefined;
@@ -18,9 +16,7 @@ describe('migration 0007: changesets, their files and the undo journal', () => {
 
   it('adds STRICT tables to a schema-6 database, keeping its sessions, with journalDays 30', () => {
     home = tempDir('paddock-m7-');
-    const db = new Database(path.join(home.dir, DB_FILE));
-    for (const m of migrations.slice(0, 6)) m.up(db);
-    db.pragma('user_version = 6');
+    const db = databaseAtSchema(home.dir, 6);
     db.prepare(
       `INSERT INTO sessions (id, title, status, model, approval_mode, created_at, updated_at)
        VALUES ('ses_old', 't', 'done', 'm', 'auto', 1, 1)`,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChangeFile } from '../../src/shared/changes-contract.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { FakeOverlay, setup, writeTree } from './changes-fake.js';
+import { FakeOverlay, setup, writeTree } from '../helpers/changes-fake.js';
 
 describe('staging a review grant’s changes', () => {
   let t: { dir: string; cleanup(): void };

@@ -1,17 +1,12 @@
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrations } from '../../src/main/store/migrations/index.js';
 import { effortForBudget } from '../../src/main/store/migrations/0005-effort-and-cache-usage.js';
-import { DB_FILE } from '../../src/main/store/open.js';
 import { Store } from '../../src/main/store/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { databaseAtSchema } from '../helpers/old-database.js';
 
 /** A database at schema 4 with `thinkingBudget` stored as an older Paddock stored it. */
 function schema4With(dir: string, thinkingBudget: unknown): void {
-  const db = new Database(path.join(dir, DB_FILE));
-  for (const m of migrations.slice(0, 4)) m.up(db);
-  db.pragma('user_version = 4');
+  const db = databaseAtSchema(dir, 4);
   if (thinkingBudget !== undefined)
     db.prepare("INSERT INTO settings (key, value) VALUES ('thinkingBudget', ?)").run(
       JSON.stringify(thinkingBudget),

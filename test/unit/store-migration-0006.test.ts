@@ -1,17 +1,13 @@
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monthRange, usageSummary } from '../../src/main/core/usage.js';
-import { LATEST_SCHEMA_VERSION, migrations } from '../../src/main/store/migrations/index.js';
-import { DB_FILE } from '../../src/main/store/open.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/main/store/migrations/index.js';
 import { Store } from '../../src/main/store/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { databaseAtSchema } from '../helpers/old-database.js';
 
 /** A database at schema 5 with two sessions (one that used the model, one that never did). */
 function schema5(dir: string): void {
-  const db = new Database(path.join(dir, DB_FILE));
-  for (const m of migrations.slice(0, 5)) m.up(db);
-  db.pragma('user_version = 5');
+  const db = databaseAtSchema(dir, 5);
   const add = db.prepare(
     `INSERT INTO sessions (id, title, status, model, approval_mode, input_tokens, output_tokens,
        cache_read_tokens, cache_write_tokens, cost_usd, created_at, updated_at)

@@ -1,6 +1,5 @@
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../src/shared/agent-events.js';
+import { treeOf } from '../helpers/changes-fake.js';
 import { repoRoot } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
@@ -61,23 +61,6 @@ function startRun(args: string[], api: MockMessagesApi, env: NodeJS.ProcessEnv =
         );
       }),
   };
-}
-
-/** One hash of a folder's whole tree: every path, its kind, mode and bytes. */
-function treeHash(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (rel: string) => {
-    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
-      const p = path.join(rel, name);
-      const st = fs.lstatSync(path.join(dir, p));
-      h.update(`${p}\0${st.mode}\0`);
-      if (st.isDirectory()) walk(p);
-      else if (st.isSymbolicLink()) h.update(fs.readlinkSync(path.join(dir, p)));
-      else h.update(fs.readFileSync(path.join(dir, p)));
-    }
-  };
-  walk('');
-  return h.digest('hex');
 }
 
 function toolResults(
@@ -185,7 +168,7 @@ describe('paddock run: the agent working in a real VM', () => {
   it('stages a review folder by default: nothing lands until `paddock changes apply`, and undo puts it back', async () => {
     fs.writeFileSync(path.join(work, 'notes.txt'), 'apples\npears\n');
     fs.writeFileSync(path.join(work, 'old.txt'), 'remove me\n');
-    const treeBefore = treeHash(work);
+    const treeBefore = treeOf(work);
     api.enqueue(
       {
         reply: {
@@ -210,7 +193,7 @@ describe('paddock run: the agent working in a real VM', () => {
     // The agent saw its own writes in the VM…
     expect(toolResults(api, 1)[0]!.content).toMatch(/^pears\napples/);
     // …and the folder is untouched, byte for byte.
-    expect(treeHash(work)).toBe(treeBefore);
+    expect(treeOf(work)).toEqual(treeBefore);
     const staged = run.events.find(
       (e) => (e as { type: string }).type === 'changes',
     ) as unknown as {
@@ -239,7 +222,7 @@ describe('paddock run: the agent working in a real VM', () => {
     expect(fs.existsSync(path.join(work, 'old.txt'))).toBe(false);
     const undone = cli(['changes', 'undo', cs!.id, '--json']);
     expect(undone.status, undone.stderr).toBe(0);
-    expect(treeHash(work)).toBe(treeBefore);
+    expect(treeOf(work)).toEqual(treeBefore);
   });
 
   it('never lets the API key into the VM: not in its environment, command line, disk or files', async () => {

@@ -3,7 +3,9 @@
  * session's disk, the person's folder stays byte-for-byte untouched (even against root in the
  * guest), and readStagedChanges reports exactly what changed, links included, never followed.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdirSync, statfsSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +16,11 @@ import type { BoundaryFinding } from '../../src/main/vm/protected-paths.js';
 import { QemuBackend } from '../../src/main/vm/qemu/backend.js';
 import { readStagedChanges, readStagedFile, type StagedEntry } from '../../src/main/vm/review.js';
 import { Sandbox } from '../../src/main/vm/sandbox.js';
+import { ChangeService } from '../../src/main/core/changes/service.js';
+import { vmStagedSource } from '../../src/main/core/changes/vm-source.js';
+import { EventBus } from '../../src/main/core/events.js';
+import { Store } from '../../src/main/store/store.js';
+import { treeOf } from '../helpers/changes-fake.js';
 import { ensureTestImage } from '../helpers/vm-image.js';
 
 async function run(h: ExecHandle): Promise<{ out: string; err: string; code: number }> {
@@ -59,6 +66,7 @@ describe('review grants (real VM)', () => {
   let sandbox: Sandbox;
   let vm: Vm;
   let before: string;
+  let contentAtStart: Record<string, string>;
   const boundary: BoundaryFinding[] = [];
 
   beforeAll(async () => {
@@ -75,6 +83,7 @@ describe('review grants (real VM)', () => {
     await writeFile(path.join(folder, 'sub', 'keep.txt'), 'untouched\n');
     await writeFile(path.join(folder, '.git', 'config'), '[core]\n');
     before = await treeDigest(folder);
+    contentAtStart = treeOf(folder);
     sandbox = new Sandbox({
       backend: new QemuBackend(),
       imageDir,
@@ -186,6 +195,11 @@ describe('review grants (real VM)', () => {
   });
 
   it('fails with ENOSPC inside the guest when the session disk is full', async () => {
+    const free = () => {
+      const st = statfsSync(work);
+      return st.bavail * st.bsize;
+    };
+    const freeBefore = free();
     const t0 = performance.now();
     const { err } = await run(
       await sandbox.exec({
@@ -195,9 +209,100 @@ describe('review grants (real VM)', () => {
     );
     console.log(`filling the session disk: ${Math.round(performance.now() - t0)} ms\n${err}`);
     expect(err).toContain('No space left on device');
+    // The host gave no more than the session disk's size (its qcow2 layer's virtual size).
+    const layers = readdirSync(path.join(work, 'session'), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.qcow2'));
+    expect(layers.length).toBeGreaterThan(0);
+    const cap = Math.max(
+      ...layers.map(
+        (f) =>
+          (
+            JSON.parse(
+              execFileSync(
+                'qemu-img',
+                ['info', '--output=json', '-U', path.join(work, 'session', f)],
+                {
+                  encoding: 'utf8',
+                },
+              ),
+            ) as { 'virtual-size': number }
+          )['virtual-size'],
+      ),
+    );
+    const used = freeBefore - free();
+    console.log(
+      `host space used by filling the guest: ${used} bytes; the session disk's cap: ${cap}`,
+    );
+    expect(used).toBeLessThanOrEqual(cap + 64 * 1024 * 1024); // qcow2 metadata
     expect(await treeDigest(folder)).toBe(before);
     const listing = await readStagedChanges(vm, ['w']);
     expect(listing.shares[0]!.entries.map((e) => e.path)).not.toContain('fill');
+  });
+
+  // After this, the folder's times differ from `before` (applying and undoing touch them).
+  it('stages through the core, applies so the folder matches, refuses what leaves it, and undoes byte for byte', async () => {
+    const data = path.join(work, 'data');
+    const canary = path.join(work, 'outside.txt');
+    await writeFile(canary, 'not yours\n');
+    const passwd = await readFile('/etc/passwd');
+    const contentBefore = treeOf(folder);
+    const store = Store.open(data);
+    const events = new EventBus();
+    const changes = new ChangeService({ store, events, dataDir: data, pruneOnStart: false });
+    try {
+      const share = { hostPath: folder, name: 'w', readOnly: false, review: true };
+      const task = store.sessions.create({
+        title: 'review',
+        model: 'claude-opus-5-5',
+        approvalMode: 'auto',
+        folders: [share],
+      });
+      const staged = await changes.stage(
+        task.id,
+        vmStagedSource(() => Promise.resolve(vm), ['w']),
+        [share],
+      );
+      expect(staged.changesets).toHaveLength(1);
+      const cs = changes.get(staged.changesets[0]!.id);
+      const kinds = Object.fromEntries(cs.files.map((f) => [f.path, f.kind]));
+      expect(kinds).toEqual({
+        '.git/config': 'modified',
+        'created.txt': 'added',
+        'edit.txt': 'modified',
+        'gone.txt': 'deleted',
+        'late.txt': 'added',
+        'link-out': 'added',
+        'new-name.txt': 'renamed',
+        'script.sh': 'mode',
+      });
+      // Nothing reached the folder by staging.
+      expect(await treeDigest(folder)).toBe(before);
+
+      const applied = await changes.apply(cs.id);
+      const refused = Object.fromEntries(applied.refused.map((r) => [r.path, r.reason]));
+      expect(Object.keys(refused).sort()).toEqual(['.git/config', 'link-out']);
+      expect(refused['link-out']).toMatch(/points outside the folder/);
+      expect(await readFile(path.join(folder, 'edit.txt'), 'utf8')).toBe('original\nchanged\n');
+      expect(await readFile(path.join(folder, 'created.txt'), 'utf8')).toBe('brand new\n');
+      expect(await readFile(path.join(folder, 'late.txt'), 'utf8')).toBe('late');
+      expect(await readFile(path.join(folder, 'new-name.txt'), 'utf8')).toBe('moving\n');
+      expect((await lstat(path.join(folder, 'script.sh'))).mode & 0o777).toBe(0o755);
+      for (const gone of ['gone.txt', 'old-name.txt', 'link-out'])
+        await expect(lstat(path.join(folder, gone))).rejects.toThrow(/ENOENT/);
+      expect(await readFile(path.join(folder, '.git', 'config'), 'utf8')).toBe('[core]\n');
+      // Nothing outside the folder was read through the link or written.
+      expect(await readFile(canary, 'utf8')).toBe('not yours\n');
+      expect(await readFile('/etc/passwd')).toEqual(passwd);
+
+      const undone = await changes.undo(cs.id);
+      expect(undone.refused).toEqual([]);
+      expect(treeOf(folder)).toEqual(contentBefore);
+    } finally {
+      changes.dispose();
+      store.dispose();
+      events.dispose();
+    }
   });
 
   it('root in the guest cannot write the folder: not by remounting, nor around the overlay', async () => {
@@ -232,6 +337,6 @@ describe('review grants (real VM)', () => {
     ]) {
       expect(out).toMatch(new RegExp(`^${k}=[1-9]`, 'm'));
     }
-    expect(await treeDigest(folder)).toBe(before);
+    expect(treeOf(folder)).toEqual(contentAtStart);
   });
 });

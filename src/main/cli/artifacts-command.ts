@@ -1,26 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { Req, Res } from '../../shared/api.js';
 import { PaddockError } from '../../shared/result.js';
-import { createCore } from '../core/core.js';
-import { dataDir } from '../platform/app-paths.js';
-
-type ArtifactChannel = 'artifacts:list' | 'artifacts:get' | 'artifacts:export';
-
-/**
- * Asks the core one artifact question through the same handlers the app and `paddock serve`
- * answer with (no scheduler: this command only reads), and closes it whatever happens.
- */
-async function ask<C extends ArtifactChannel>(channel: C, req: Req<C>): Promise<Res<C>> {
-  const core = createCore({ dataDir: dataDir(), host: 'cli', runScheduler: false });
-  try {
-    const handler = core.handlers[channel] as (r: Req<C>) => Res<C> | Promise<Res<C>>;
-    return await handler(req);
-  } finally {
-    await core.close();
-  }
-}
+import { askCore } from './ask-core.js';
 
 /** `--version N` as a positive whole number, or a sentence saying what was wrong. */
 function versionOpt(v: string | undefined): { version?: number } {
@@ -47,7 +29,7 @@ export function registerArtifacts(program: Command): void {
     .option('--task <id>', 'only the artifacts of this task')
     .option('--json', 'print JSON')
     .action(async (o: { task?: string; json?: boolean }) => {
-      const { artifacts } = await ask('artifacts:list', o.task ? { taskId: o.task } : {});
+      const { artifacts } = await askCore('artifacts:list', o.task ? { taskId: o.task } : {});
       if (o.json) {
         process.stdout.write(JSON.stringify(artifacts) + '\n');
         return;
@@ -68,7 +50,7 @@ export function registerArtifacts(program: Command): void {
     .argument('<id>', 'the artifact, art_…')
     .option('--version <n>', 'this version instead of the newest')
     .action(async (id: string, o: { version?: string }) => {
-      const a = await ask('artifacts:get', { id, ...versionOpt(o.version) });
+      const a = await askCore('artifacts:get', { id, ...versionOpt(o.version) });
       process.stdout.write(a.content.endsWith('\n') ? a.content : `${a.content}\n`);
     });
 
@@ -81,7 +63,7 @@ export function registerArtifacts(program: Command): void {
     .argument('<file>', 'where to write the .html file')
     .option('--version <n>', 'this version instead of the newest')
     .action(async (id: string, file: string, o: { version?: string }) => {
-      const { html } = await ask('artifacts:export', { id, ...versionOpt(o.version) });
+      const { html } = await askCore('artifacts:export', { id, ...versionOpt(o.version) });
       const target = path.resolve(file);
       try {
         fs.writeFileSync(target, html);

@@ -1,30 +1,6 @@
 import type { Command } from 'commander';
-import type { Req, Res } from '../../shared/api.js';
 import type { ChangeOutcome, ChangesetSummary } from '../../shared/changes-contract.js';
-import { createCore } from '../core/core.js';
-import { dataDir } from '../platform/app-paths.js';
-
-type ChangeChannel =
-  | 'changes:list'
-  | 'changes:get'
-  | 'changes:file'
-  | 'changes:apply'
-  | 'changes:discard'
-  | 'changes:undo';
-
-/**
- * Asks the core one question about staged changes through the same handlers the app and
- * `paddock serve` answer with (no scheduler), and closes it whatever happens.
- */
-async function ask<C extends ChangeChannel>(channel: C, req: Req<C>): Promise<Res<C>> {
-  const core = createCore({ dataDir: dataDir(), host: 'cli', runScheduler: false });
-  try {
-    const handler = core.handlers[channel] as (r: Req<C>) => Res<C> | Promise<Res<C>>;
-    return await handler(req);
-  } finally {
-    await core.close();
-  }
-}
+import { askCore } from './ask-core.js';
 
 function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -139,7 +115,7 @@ export function registerChanges(program: Command): void {
     .option('--task <id>', 'only the changesets of this task')
     .option('--json', 'print JSON')
     .action(async (o: { task?: string; json?: boolean }) => {
-      const { changesets } = await ask('changes:list', o.task ? { taskId: o.task } : {});
+      const { changesets } = await askCore('changes:list', o.task ? { taskId: o.task } : {});
       if (o.json) return out(JSON.stringify(changesets));
       if (changesets.length === 0)
         return out(
@@ -161,7 +137,7 @@ export function registerChanges(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (id: string, p: string | undefined, o: { json?: boolean }) => {
       if (p !== undefined) {
-        const t = await ask('changes:file', { id, path: p });
+        const t = await askCore('changes:file', { id, path: p });
         if (o.json) return out(JSON.stringify(t));
         if (t.note) process.stderr.write(`${t.note}\n`);
         if (t.before === null && t.after === null) return;
@@ -169,7 +145,7 @@ export function registerChanges(program: Command): void {
           `--- ${p} (before)\n+++ ${p} (after)\n${textDiff(t.before ?? '', t.after ?? '')}`,
         );
       }
-      const c = await ask('changes:get', { id });
+      const c = await askCore('changes:get', { id });
       if (o.json) return out(JSON.stringify(c));
       out(`${c.id}  ${c.status}  ${c.name}  ${c.hostPath}  task ${c.taskId}`);
       for (const f of c.files) {
@@ -209,7 +185,7 @@ export function registerChanges(program: Command): void {
       .argument('[paths...]', 'only these files of it')
       .option('--json', 'print JSON')
       .action(async (id: string, paths: string[], o: { json?: boolean }) => {
-        const outcome = await ask(channel, { id, ...(paths.length ? { paths } : {}) });
+        const outcome = await askCore(channel, { id, ...(paths.length ? { paths } : {}) });
         printOutcome(outcome, past, o.json);
       });
 }
