@@ -91,6 +91,29 @@ describe('staging a review grant’s changes', () => {
     });
   });
 
+  it('keeps what an earlier VM staged when a new VM (empty layer) stages again, and drops only what the same VM undid', async () => {
+    const inVm = (id: string) => ({ ...o.source(), identity: async () => id });
+    o.write('src/a.txt', 'ALPHA\n').write('first.txt', 'from the first run\n');
+    const first = await env.service.stage(env.task, inVm('vm-1'));
+    const id = first.changesets[0]!.id;
+    // The VM was stopped; the next run's VM starts from the folder and writes one file.
+    fs.rmSync(o.upper, { recursive: true, force: true });
+    fs.mkdirSync(o.upper);
+    o.write('second.txt', 'from the second run\n');
+    await env.service.stage(env.task, inVm('vm-2'));
+    const paths = () =>
+      env.service
+        .get(id)
+        .files.filter((f) => f.status === 'pending')
+        .map((f) => f.path)
+        .sort();
+    expect(paths()).toEqual(['first.txt', 'second.txt', 'src/a.txt']);
+    // The same VM takes back its own file: that one goes, the first VM's stay.
+    o.remove('second.txt');
+    await env.service.stage(env.task, inVm('vm-2'));
+    expect(paths()).toEqual(['first.txt', 'src/a.txt']);
+  });
+
   it('lists what a whiteout over a folder and an opaque folder hide, file by file', async () => {
     o.remove('build')
       .replaceDir('docs')

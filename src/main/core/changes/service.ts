@@ -256,6 +256,9 @@ export class ChangeService {
   private pruneTimer: NodeJS.Timeout | null = null;
   private disposed = false;
 
+  /** The staging area (VM) that last staged each changeset in this process. */
+  private readonly stagedBy = new Map<string, { identity: string; paths: Set<string> }>();
+
   constructor(private readonly d: ChangeServiceDeps) {
     this.repo = d.store.changes;
     this.blobs = new BlobStore(d.dataDir);
@@ -442,12 +445,13 @@ export class ChangeService {
       const result: StageResult = { changesets: [], skipped: [] };
       if (wanted.length === 0) return result;
       const listing = await source.list();
+      const identity = (await source.identity?.()) ?? null;
       const errors: string[] = [];
       for (const share of wanted) {
         const ls = listing.shares.find((s) => s.name === share.name);
         if (!ls) continue;
         try {
-          const r = await this.stageShare(taskId, share, ls, source);
+          const r = await this.stageShare(taskId, share, ls, source, identity);
           if (!r) continue;
           const { skipped, ...summary } = r;
           result.changesets.push(summary);
@@ -479,6 +483,7 @@ export class ChangeService {
     share: StageShare,
     ls: StagedShare,
     source: StagedSource,
+    identity: string | null,
   ): Promise<(ChangesetSummary & { skipped: Skipped[] }) | null> {
     const root = share.hostPath;
     // SECURITY: a partial listing would read as deletions of whatever it left out.
@@ -588,9 +593,19 @@ export class ChangeService {
           updatedAt: at,
         } as ChangeFileRow);
       }
+      // A pending change no longer listed was undone by the agent, but only if this same
+      // staging area listed it before: a new VM (after an idle stop or a restart) starts from
+      // the folder, and what an earlier one staged stays pending until the person decides.
+      const prev = this.stagedBy.get(cs.id);
+      const listedBefore = identity !== null && prev?.identity === identity ? prev.paths : null;
       for (const ex of old.values())
-        if (!paths.has(ex.path) && (ex.status === 'pending' || ex.status === 'conflict'))
+        if (
+          !paths.has(ex.path) &&
+          (ex.status === 'pending' || ex.status === 'conflict') &&
+          (identity === null || listedBefore?.has(ex.path))
+        )
           this.repo.deleteFile(cs.id, ex.path);
+      if (identity !== null) this.stagedBy.set(cs.id, { identity, paths: new Set(paths) });
       this.restatus(cs.id);
       return this.repo.get(cs.id)!;
     });

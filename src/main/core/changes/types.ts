@@ -18,6 +18,12 @@ export interface StagedSource {
   read(name: string, relPath: string, maxBytes: number, sha256?: string): Promise<Buffer>;
   /** The largest file `read` can return (the guest channel's limit), when it has one. */
   readonly maxReadBytes?: number;
+  /**
+   * Which staging area this is (a VM's id). A pending change missing from a later listing is
+   * dropped only when the same area listed it before: a new VM starts with an empty layer, and
+   * its silence must not erase what an earlier one staged.
+   */
+  identity?(): Promise<string>;
 }
 
 /** How much a changeset may hold; the guest decides what it stages, so all of it is bounded. */

@@ -11,6 +11,7 @@ import type { StagedSource } from './types.js';
 export function vmStagedSource(vm: () => Promise<Vm>, names: readonly string[]): StagedSource {
   return {
     maxReadBytes: GUEST_LIMITS.maxReadBytes,
+    identity: async () => (await vm()).id,
     list: async () => readStagedChanges(await vm(), names),
     read: async (name, relPath, maxBytes, sha256) =>
       readStagedFile(
