@@ -12,6 +12,7 @@ import type { Effort } from '../../shared/api.js';
 import { spendLimitSentence } from '../../shared/usage.js';
 import type { AutomationPlan } from '../../shared/app-contract.js';
 import { PaddockError } from '../../shared/result.js';
+import type { TokenUsage } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import type { PersonAnswer } from '../vm/egress/proxy.js';
 import {
@@ -230,16 +231,7 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
           this.o.retry ?? DEFAULT_RETRY,
         );
         this.noteSent(params, msg);
-        const billed = billedUsage(msg.usage);
-        const cost = costOf(msg.model || this.o.settings.model, billed);
-        const usage = {
-          inputTokens: billed.input_tokens,
-          outputTokens: billed.output_tokens,
-          cacheReadTokens: billed.cache_read_input_tokens,
-          cacheWriteTokens: billed.cache_creation_input_tokens,
-        };
-        this.o.store.sessions.addUsage(this.id, usage, cost);
-        this.runCost += cost;
+        const usage = this.recordUsage(msg);
         // SECURITY-neutral but essential: content goes back unchanged (thinking signatures included).
         this.record('assistant', {
           content: msg.content,
@@ -435,18 +427,7 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
       signal,
       this.o.retry ?? DEFAULT_RETRY,
     );
-    const cost = costOf(reply.model || this.o.settings.model, reply.usage);
-    this.o.store.sessions.addUsage(
-      this.id,
-      {
-        inputTokens: reply.usage.input_tokens,
-        outputTokens: reply.usage.output_tokens,
-        cacheReadTokens: reply.usage.cache_read_input_tokens ?? 0,
-        cacheWriteTokens: reply.usage.cache_creation_input_tokens ?? 0,
-      },
-      cost,
-    );
-    this.runCost += cost;
+    this.recordUsage(reply);
     const summary = textOf(reply.content).trim();
     if (!summary)
       throw new PaddockError(
@@ -463,6 +444,21 @@ export class AgentSession extends EventEmitter<{ event: [AgentEvent] }> {
         'The conversation before this point was compacted into a summary to stay within the model’s context.',
       summary,
     });
+  }
+
+  /** Stores one reply's tokens and cost (a compaction pass included) and counts it for the run. */
+  private recordUsage(msg: Message): TokenUsage {
+    const billed = billedUsage(msg.usage);
+    const cost = costOf(msg.model || this.o.settings.model, billed);
+    const usage = {
+      inputTokens: billed.input_tokens,
+      outputTokens: billed.output_tokens,
+      cacheReadTokens: billed.cache_read_input_tokens,
+      cacheWriteTokens: billed.cache_creation_input_tokens,
+    };
+    this.o.store.sessions.addUsage(this.id, usage, cost);
+    this.runCost += cost;
+    return usage;
   }
 
   private noteContext(event: StoredContextEvent): void {

@@ -7,7 +7,6 @@ import { rememberAlways, summariseToolInput } from '../agent/approvals.js';
 import { EFFORTS } from '../agent/models.js';
 import type { Approver } from '../agent/session.js';
 import { describeAutomationPlan } from '../agent/tools/artifacts.js';
-import { vmStagedSource } from '../core/changes/vm-source.js';
 import { reviewShares } from '../core/changes/service.js';
 import { createCore, type Core } from '../core/core.js';
 import type { LiveSession } from '../core/sessions.js';
@@ -170,19 +169,9 @@ async function reportStaged(
   sessionId: string,
   json: boolean,
 ): Promise<void> {
-  const shares = reviewShares(core.store.sessions.get(sessionId)?.folders ?? []);
-  const vm = live.vm?.() ?? null;
-  if (shares.length === 0) return;
+  if (reviewShares(core.store.sessions.get(sessionId)?.folders ?? []).length === 0) return;
   try {
-    if (vm)
-      await core.changes.stage(
-        sessionId,
-        vmStagedSource(
-          () => vm,
-          shares.map((s) => s.name),
-        ),
-        shares,
-      );
+    await core.changes.stageFromVm(sessionId, live.vm?.() ?? null);
   } catch (e) {
     process.stderr.write(`paddock: the changes could not be staged: ${(e as Error).message}\n`);
   }

@@ -619,18 +619,27 @@ export class ChangeService {
    * has nothing newer than what was staged when its run ended.
    */
   async refresh(taskId: string): Promise<ChangesetSummary[]> {
-    const session = this.d.store.sessions.get(taskId);
-    if (!session) throw new PaddockError('NOT_FOUND', `There is no task ${taskId}.`);
-    const shares = reviewShares(session.folders);
-    const vm = shares.length ? this.d.vmFor?.(taskId) : null;
-    if (vm) {
-      const source = vmStagedSource(
+    if (!this.d.store.sessions.get(taskId))
+      throw new PaddockError('NOT_FOUND', `There is no task ${taskId}.`);
+    await this.stageFromVm(taskId, this.d.vmFor?.(taskId) ?? null);
+    return this.list(taskId);
+  }
+
+  /**
+   * Stages a session's review folders from its VM (the one way a live VM is read: task ends,
+   * refresh, `paddock run`). Null when it has no review folder or no VM booted (nothing written).
+   */
+  async stageFromVm(taskId: string, vm: Promise<Vm> | null): Promise<StageResult | null> {
+    const shares = reviewShares(this.d.store.sessions.get(taskId)?.folders ?? []);
+    if (shares.length === 0 || !vm) return null;
+    return this.stage(
+      taskId,
+      vmStagedSource(
         () => vm,
         shares.map((s) => s.name),
-      );
-      await this.stage(taskId, source, shares);
-    }
-    return this.list(taskId);
+      ),
+      shares,
+    );
   }
 
   // ── Applying, discarding, undoing ────────────────────────────────────────────────────────
