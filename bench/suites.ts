@@ -3,6 +3,7 @@ import { artifactsSuite } from './artifacts.js';
 import { automationsSuite } from './automations.js';
 import { changesSuite } from './changes.js';
 import { floodSuite } from './flood.js';
+import { secretsSuite } from './secrets.js';
 import { uiSuite } from './ui.js';
 import { vmSuite } from './vm.js';
 
@@ -21,4 +22,5 @@ export const suites: BenchSuite[] = [
   uiSuite,
   artifactsSuite,
   changesSuite,
+  secretsSuite,
 ];

@@ -5,11 +5,12 @@ import { registerArtifactScheme, serveArtifactFrames } from './electron/artifact
 import { CoreBridge } from './electron/core-bridge.js';
 import { installMenu } from './electron/menu.js';
 import { notifier } from './electron/notifications.js';
-import { SafeStorageSecretStore } from './electron/secret-store.js';
+import { SafeStorageSecretStore, SafeStorageVaultKey } from './electron/secret-store.js';
 import { hardenApp } from './electron/security.js';
 import { createMainWindow } from './electron/windows.js';
 import { forwardEvents, registerDropFolder, registerIpc } from './ipc/router.js';
 import { dataDir } from './platform/app-paths.js';
+import { SAFE_KEY_FILE, SECRETS_DIR } from './core/secrets/key-source.js';
 
 /**
  * Electron composition root: start the core process, register IPC, open the window, and connect
@@ -61,6 +62,7 @@ if (!app.requestSingleInstanceLock()) {
     core = new CoreBridge({
       entry: coreEntry,
       secrets: new SafeStorageSecretStore(path.join(home, 'api-key.enc')),
+      vaultKey: new SafeStorageVaultKey(path.join(home, SECRETS_DIR, SAFE_KEY_FILE)),
       pickFolder,
       openPath: async (p) => {
         const problem = await shell.openPath(p);

@@ -3,6 +3,7 @@ import type { Result } from './result.js';
 import { appEvents, appRequests, artifactRequests, type Grant } from './app-contract.js';
 import { automationEvents, automationRequests } from './automations-contract.js';
 import { changesEvents, changesRequests } from './changes-contract.js';
+import { secretsEvents, secretsRequests } from './secrets-contract.js';
 
 /**
  * The one API contract between the core and every UI transport (Electron IPC, WebSocket).
@@ -41,6 +42,12 @@ export const settingsSchema = z.object({
    * prompt never opens loopback, private, link-local or metadata addresses.
    */
   promptAllowlist: z.array(z.string()),
+  /**
+   * Hosts pinned to the person's own secrets for every task ("my account only"): a credential
+   * on a request to them must come from a placeholder swap, or the request is refused. A secret's
+   * hosts are pinned by the secret itself (its `pin`).
+   */
+  pinnedHosts: z.array(z.string()),
   theme: z.enum(['system', 'light', 'dark']),
   /** Set once the person finished the first-run screens (key, model, VM check). */
   onboarded: z.boolean(),
@@ -83,6 +90,8 @@ export const requests = {
   ...automationRequests,
   // Staged folder edits (review grants): changes-contract.ts.
   ...changesRequests,
+  // Secrets the VM never sees: secrets-contract.ts.
+  ...secretsRequests,
   // Artifacts the agent made, with their versions: app-contract.ts.
   ...artifactRequests,
 } as const;
@@ -116,6 +125,7 @@ export const events = {
   // Automations and the inbox: automations-contract.ts.
   ...automationEvents,
   ...changesEvents,
+  ...secretsEvents,
 } as const;
 
 export type Channel = keyof typeof requests;

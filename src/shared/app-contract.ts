@@ -123,6 +123,14 @@ export const networkDecisionSchema = z.object({
   port: z.number(),
   allowed: z.boolean(),
   reason: z.string(),
+  /** `CONNECT`, or the method of a request the proxy saw (plain HTTP, or inside intercepted TLS). */
+  method: z.string().optional(),
+  /** Names of the secrets swapped into this request (never values). */
+  secrets: z.array(z.string()).optional(),
+  /** Refused because the host is pinned and a credential did not come from a placeholder. */
+  pinRefused: z.boolean().optional(),
+  /** The proxy terminated TLS for it (a host with a secret or a pin). */
+  intercepted: z.boolean().optional(),
 });
 
 const approvalEventKind = z.enum(['tool', 'network']);
@@ -262,6 +270,8 @@ export const appRequests = {
         approvalMode: z.enum(['auto', 'ask']).optional(),
         /** Extra hosts for this task, on top of the allowlist in settings. */
         allowlist: z.array(z.string().min(1)).max(200).optional(),
+        /** Secrets the task may use (by name); their hosts join its allowlist. */
+        secrets: z.array(z.string().min(1).max(64)).max(32).optional(),
       })
       .strict(),
     res: taskSummarySchema,

@@ -78,6 +78,8 @@ export const automationSchema = z.object({
   /** A run is stopped once it has cost this many dollars; null: no limit. */
   spendLimitUsd: z.number().nullable(),
   applyChanges: applyChangesSchema,
+  /** Names of the secrets its runs may use (placeholders in the VM; see secrets-contract.ts). */
+  secrets: z.array(z.string()),
   /** The tokens and cost of all its runs together. */
   usage: usageTotalsSchema,
   enabled: z.boolean(),
@@ -138,6 +140,8 @@ const automationFields = {
     .max(1_000_000, SPEND_LIMIT_RULE)
     .nullable(),
   applyChanges: applyChangesSchema,
+  /** Secrets its runs may use, by name. */
+  secrets: z.array(z.string().min(1).max(64)).max(32),
 };
 
 /** Request/response schemas of the automations' channels (spread into `requests` in api.ts). */
@@ -155,6 +159,7 @@ export const automationRequests = {
         spendLimitUsd: automationFields.spendLimitUsd.optional(),
         /** Default: `review`. */
         applyChanges: automationFields.applyChanges.optional(),
+        secrets: automationFields.secrets.optional(),
       })
       .strict(),
     res: automationSchema,
@@ -176,6 +181,7 @@ export const automationRequests = {
         /** null removes the limit. */
         spendLimitUsd: automationFields.spendLimitUsd.optional(),
         applyChanges: automationFields.applyChanges.optional(),
+        secrets: automationFields.secrets.optional(),
       })
       .strict(),
     res: automationSchema,

@@ -275,7 +275,8 @@ describe('the Paddock app in a browser', () => {
   it('shows settings, automations and the inbox, with their empty states', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByTestId('settings').waitFor();
-    await expect(page.getByTestId('masked-key').textContent()).resolves.toBe('sk-ant-…wxyz');
+    // The key's status arrives with the page's other first requests: wait for it.
+    await expect.poll(() => page.getByTestId('masked-key').textContent()).toBe('sk-ant-…wxyz');
     await shoot(page, 'settings');
     await page.getByRole('button', { name: 'Open logs folder' }).click();
     await page.getByTestId('logs-path').getByText(path.join(home.dir, 'logs')).waitFor();

@@ -37,6 +37,7 @@ describe('the store', () => {
         'grants',
         'inbox_items',
         'runs',
+        'secrets',
         'session_events',
         'sessions',
         'settings',

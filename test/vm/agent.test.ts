@@ -1,78 +1,16 @@
 import Database from 'better-sqlite3';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentEvent } from '../../src/shared/agent-events.js';
 import { treeOf } from '../helpers/changes-fake.js';
 import { repoRoot } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { KEY, startRun, toolResults } from '../helpers/paddock-run.js';
 import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
-
-const KEY = 'test-key';
-
-/** `paddock run --json` as a process, its events parsed as they arrive. */
-function startRun(args: string[], api: MockMessagesApi, env: NodeJS.ProcessEnv = {}) {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts'), 'run', '--json', ...args],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        PADDOCK_HOME: vmTestHome,
-        ANTHROPIC_API_KEY: KEY,
-        ANTHROPIC_BASE_URL: api.url,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const events: AgentEvent[] = [];
-  let stderr = '';
-  const waiters: { pred: (e: AgentEvent) => boolean; resolve: (e: AgentEvent) => void }[] = [];
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => {
-    const e = JSON.parse(line) as AgentEvent;
-    events.push(e);
-    for (const w of waiters.filter((w) => w.pred(e))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(e);
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return {
-    proc,
-    events,
-    stderr: () => stderr,
-    exited,
-    waitFor: (pred: (e: AgentEvent) => boolean) =>
-      new Promise<AgentEvent>((resolve, reject) => {
-        const found = events.find(pred);
-        if (found) return resolve(found);
-        waiters.push({ pred, resolve });
-        // A run that ends before the awaited event fails the test now, not at its timeout.
-        void exited.then((code) =>
-          reject(new Error(`paddock run exited ${code} first: ${stderr}`)),
-        );
-      }),
-  };
-}
-
-function toolResults(
-  api: MockMessagesApi,
-  n: number,
-): { tool_use_id: string; content: string; is_error?: boolean }[] {
-  const msgs = api.requests[n]!.body.messages as { role: string; content: unknown }[];
-  const last = msgs.at(-1)!;
-  return (Array.isArray(last.content) ? last.content : []).filter(
-    (b: { type: string }) => b.type === 'tool_result',
-  );
-}
 
 describe('paddock run: the agent working in a real VM', () => {
   let api: MockMessagesApi;

@@ -10,6 +10,7 @@ import type {
 } from '../store/automations-repo.js';
 import type { RunRow } from '../store/runs-repo.js';
 import type { AutomationTables } from '../store/store.js';
+import { secretNameSchema } from '../../shared/secrets-contract.js';
 import { checkedAllowlistEntry } from '../vm/egress/allowlist.js';
 import { resolveGrants } from '../vm/grants.js';
 import { parseSchedulePhrase } from './phrase.js';
@@ -46,6 +47,8 @@ export interface AutomationInput {
   spendLimitUsd?: number | null;
   /** What becomes of a run's staged changes (default: they wait for review). */
   applyChanges?: ApplyChanges;
+  /** Secrets its runs may use, by name (checked against the store by the core). */
+  secrets?: string[];
   createdBySession?: string | null;
 }
 
@@ -57,6 +60,16 @@ export interface FolderInput {
 }
 
 const APPLY: readonly ApplyChanges[] = ['review', 'auto'];
+
+/** Secret names in the contract's form, each once. */
+function checkedSecretNames(names: string[]): string[] {
+  for (const n of names) {
+    const r = secretNameSchema.safeParse(n);
+    if (!r.success)
+      throw new PaddockError('BAD_SECRET', r.error.issues[0]?.message ?? 'Bad secret name.');
+  }
+  return [...new Set(names)];
+}
 
 const POLICIES: readonly MissedPolicy[] = ['skip', 'once', 'all'];
 
@@ -204,6 +217,7 @@ export class AutomationService {
       maxAttempts: Math.max(1, input.maxAttempts ?? 2),
       spendLimitUsd: checkedSpendLimit(input.spendLimitUsd),
       applyChanges: checkedApply(input.applyChanges ?? 'review'),
+      secrets: checkedSecretNames(input.secrets ?? []),
       createdBySession: input.createdBySession ?? null,
     };
   }
@@ -239,6 +253,7 @@ export class AutomationService {
     if (patch.folders !== undefined)
       change.folders = grantFolders(patch.folders, this.opts.dataDir, cur.folders);
     if (patch.applyChanges !== undefined) change.applyChanges = checkedApply(patch.applyChanges);
+    if (patch.secrets !== undefined) change.secrets = checkedSecretNames(patch.secrets);
     if (patch.allowHosts !== undefined) {
       for (const h of patch.allowHosts) checkedAllowlistEntry(h, 'configured');
       change.allowlist = patch.allowHosts;

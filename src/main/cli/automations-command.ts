@@ -98,6 +98,20 @@ function spendLimitArg(value: string): number | null {
   return checkedSpendLimit(n);
 }
 
+const SECRET_HELP =
+  'let each run use a stored secret (repeatable): its VM sees only a placeholder, swapped for the value on requests to the secret’s hosts (see paddock secrets)';
+
+/** SECRET_NOT_FOUND for a name that is not stored (its value is not needed here). */
+function requireSecrets(store: Store, names: string[]): void {
+  for (const name of names) {
+    if (!store.secrets.get(name))
+      throw new PaddockError(
+        'SECRET_NOT_FOUND',
+        `There is no secret named ${name}: add it first with paddock secrets add ${name} --host HOST (paddock secrets list shows those there are).`,
+      );
+  }
+}
+
 /** Like {@link collect}, but left undefined when the option is never given (edit: unchanged). */
 function collectSome(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -156,6 +170,7 @@ export function registerAutomations(program: Command): void {
         .default('review'),
     )
     .option('--allow-host <host>', 'allow network access to a host (repeatable)', collect, [])
+    .option('--secret <name>', SECRET_HELP, collect, [])
     .addOption(
       new Option('--missed <policy>', 'slots missed while off or asleep: skip, once or all')
         .choices(['skip', 'once', 'all'])
@@ -177,6 +192,7 @@ export function registerAutomations(program: Command): void {
         folder: string[];
         applyChanges: ApplyChanges;
         allowHost: string[];
+        secret: string[];
         missed: MissedPolicy;
         tz?: string;
         timeout: string;
@@ -184,7 +200,8 @@ export function registerAutomations(program: Command): void {
         spendLimit?: string;
         json?: boolean;
       }) => {
-        await withStore((_store, svc) => {
+        await withStore((store, svc) => {
+          requireSecrets(store, o.secret);
           const retries = Number(o.retries);
           if (!Number.isInteger(retries) || retries < 0)
             throw new PaddockError('BAD_OPTION', `--retries must be 0 or more, not ${o.retries}.`);
@@ -195,6 +212,7 @@ export function registerAutomations(program: Command): void {
             folders: o.folder.map(folderInput),
             applyChanges: o.applyChanges,
             allowHosts: o.allowHost,
+            secrets: o.secret,
             missed: o.missed,
             ...(o.tz ? { tz: o.tz } : {}),
             timeoutMs: Math.round(Number(o.timeout) * 60_000),
@@ -229,6 +247,11 @@ export function registerAutomations(program: Command): void {
       'the hosts each run may reach, replacing the current ones (repeatable)',
       collectSome,
     )
+    .option(
+      '--secret <name>',
+      'the secrets each run may use, replacing the current ones (repeatable; --secret none for none)',
+      collectSome,
+    )
     .addOption(
       new Option(
         '--missed <policy>',
@@ -251,13 +274,16 @@ export function registerAutomations(program: Command): void {
           folder?: string[];
           applyChanges?: ApplyChanges;
           allowHost?: string[];
+          secret?: string[];
           missed?: MissedPolicy;
           spendLimit?: string;
           json?: boolean;
         },
       ) => {
-        await withStore((_store, svc) => {
+        await withStore((store, svc) => {
           const cur = svc.require(id);
+          const secrets = o.secret?.filter((n) => n !== 'none');
+          if (secrets) requireSecrets(store, secrets);
           const a = svc.update(id, {
             ...(o.name !== undefined ? { name: o.name } : {}),
             ...(o.prompt !== undefined ? { prompt: o.prompt } : {}),
@@ -269,6 +295,7 @@ export function registerAutomations(program: Command): void {
             ...(o.folder !== undefined ? { folders: o.folder.map(folderInput) } : {}),
             ...(o.applyChanges !== undefined ? { applyChanges: o.applyChanges } : {}),
             ...(o.allowHost !== undefined ? { allowHosts: o.allowHost } : {}),
+            ...(secrets !== undefined ? { secrets } : {}),
             ...(o.missed !== undefined ? { missed: o.missed } : {}),
             ...(o.spendLimit !== undefined ? { spendLimitUsd: spendLimitArg(o.spendLimit) } : {}),
           });

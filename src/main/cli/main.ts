@@ -8,6 +8,7 @@ import { registerDoctor } from './doctor-command.js';
 import { registerExec } from './exec-command.js';
 import { registerImage } from './image-command.js';
 import { registerRun } from './run-command.js';
+import { registerSecrets } from './secrets-command.js';
 import { registerServe } from './serve-command.js';
 
 /**
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDaemon(program);
   registerArtifacts(program);
   registerChanges(program);
+  registerSecrets(program);
   return program;
 }
 

@@ -22,6 +22,8 @@ import { requireApiKeyEnv, terminalIo, type CliIo } from './terminal.js';
 interface RunOptions {
   folder: string[];
   allowHost: string[];
+  secret: string[];
+  pinHost: string[];
   model?: string;
   effort?: string;
   approve?: string;
@@ -42,6 +44,18 @@ export function registerRun(program: Command): void {
       [],
     )
     .option('--allow-host <host>', 'allow network access to a host (repeatable)', collect, [])
+    .option(
+      '--secret <name>',
+      'let the agent use a stored secret (repeatable): its VM sees only a placeholder, swapped for the value on requests to the secret’s hosts (see paddock secrets)',
+      collect,
+      [],
+    )
+    .option(
+      '--pin-host <host>',
+      'pin a host to your own secrets (repeatable): any other credential sent to it is refused',
+      collect,
+      [],
+    )
     .option('--model <model>', 'model to use (default: the one in settings)')
     .option(
       '--effort <level>',
@@ -58,7 +72,7 @@ export function registerRun(program: Command): void {
     .option('--json', 'print one JSON event per line')
     .option(
       '--resume <session>',
-      'continue an earlier session (its folders and allowlist are reused)',
+      'continue an earlier session (its folders, allowlist and secrets are reused)',
     )
     .argument('[prompt]', 'what you want done')
     .action(async (prompt: string | undefined, opts: RunOptions) => {
@@ -105,6 +119,8 @@ async function runAgent(prompt: string | undefined, opts: RunOptions): Promise<n
           { dataDir: home },
         ),
         allowHosts: opts.allowHost,
+        secrets: opts.secret,
+        pinHosts: opts.pinHost,
       }).id;
     }
     const out = (e: AgentEvent) =>

@@ -117,6 +117,7 @@ export class SessionRunExecutor implements RunExecutor {
         folders,
         allowHosts: a.allowlist,
         promptHosts: a.promptAllowlist,
+        secrets: a.secrets,
       }).id;
     } catch (e) {
       return { status: 'failed', finalText: '', error: (e as Error).message };

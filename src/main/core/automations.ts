@@ -207,6 +207,7 @@ export class AppAutomations {
       missedPolicy: a.missedPolicy,
       spendLimitUsd: a.spendLimitUsd,
       applyChanges: a.applyChanges,
+      secrets: a.secrets,
       usage: this.d.store.runs.automationUsage(a.id),
       enabled: a.enabled,
       nextRunAt: a.enabled ? a.nextSlotAt : null,
@@ -241,7 +242,9 @@ export class AppAutomations {
     missed?: 'skip' | 'once' | 'all' | undefined;
     spendLimitUsd?: number | null | undefined;
     applyChanges?: ApplyChanges | undefined;
+    secrets?: string[] | undefined;
   }): Automation {
+    if (req.secrets?.length) this.d.sessions.checkSecrets(req.secrets);
     const a = this.service.create({
       name: req.name,
       prompt: req.prompt,
@@ -252,6 +255,7 @@ export class AppAutomations {
       ...(req.missed ? { missed: req.missed } : {}),
       ...(req.spendLimitUsd !== undefined ? { spendLimitUsd: req.spendLimitUsd } : {}),
       ...(req.applyChanges !== undefined ? { applyChanges: req.applyChanges } : {}),
+      ...(req.secrets !== undefined ? { secrets: req.secrets } : {}),
     });
     this.changed(a.id);
     return this.view(a);
@@ -270,8 +274,10 @@ export class AppAutomations {
     missed?: 'skip' | 'once' | 'all' | undefined;
     spendLimitUsd?: number | null | undefined;
     applyChanges?: ApplyChanges | undefined;
+    secrets?: string[] | undefined;
   }): Automation {
     const cur = this.service.require(req.id);
+    if (req.secrets?.length) this.d.sessions.checkSecrets(req.secrets);
     let folders: FolderInput[] | undefined;
     if (req.folders !== undefined || req.keepFolders !== undefined) {
       const had = new Set(cur.folders.map((f) => f.hostPath));
@@ -291,6 +297,7 @@ export class AppAutomations {
       ...(req.missed !== undefined ? { missed: req.missed } : {}),
       ...(req.spendLimitUsd !== undefined ? { spendLimitUsd: req.spendLimitUsd } : {}),
       ...(req.applyChanges !== undefined ? { applyChanges: req.applyChanges } : {}),
+      ...(req.secrets !== undefined ? { secrets: req.secrets } : {}),
     });
     this.changed(a.id);
     return this.view(a);

@@ -5,6 +5,7 @@ import { PaddockError } from '../../shared/result.js';
 import { Store } from '../store/store.js';
 import { chooseBackend, type BackendChoice } from '../vm/choose-backend.js';
 import { resolveGrants } from '../vm/grants.js';
+import { ProxyCa } from '../vm/egress/proxy-ca.js';
 import { WarmPool } from '../vm/warm-pool.js';
 import { ApiKeys, MemorySecretStore, type SecretStore } from './api-keys.js';
 import type { SessionRunDeps } from './automation-runs.js';
@@ -19,10 +20,13 @@ import { automationHandlers } from './handlers/automations.js';
 import { changeHandlers } from './handlers/changes.js';
 import { fileHandlers } from './handlers/files.js';
 import { grantHandlers } from './handlers/grants.js';
+import { secretHandlers } from './handlers/secrets.js';
 import { settingsHandlers } from './handlers/settings.js';
 import { taskHandlers } from './handlers/tasks.js';
 import { usageHandlers } from './handlers/usage.js';
 import { ImageBuilds } from './image-builds.js';
+import { localKeySource, type VaultKeySource } from './secrets/key-source.js';
+import { SecretsService } from './secrets/service.js';
 import { SessionFactory } from './sessions.js';
 import { TaskManager } from './tasks.js';
 
@@ -57,6 +61,11 @@ export interface CoreOptions {
    * source stands in where no VM can run.
    */
   runStagedSource?: SessionRunDeps['stagedSource'];
+  /**
+   * Where the secrets' vault key is kept (Electron: main's safeStorage); default: the login
+   * keychain on macOS, else a file only this user can read.
+   */
+  vaultKeys?: VaultKeySource;
 }
 
 /**
@@ -94,11 +103,20 @@ export class Core {
   readonly automations: AppAutomations;
   /** Staged folder edits of review grants: changesets, applying them, the undo journal. */
   readonly changes: ChangeService;
+  /** Secrets the VM never sees: stored sealed, handed to a session's egress proxy by name. */
+  readonly secrets: SecretsService;
+  /** The per-install CA of the egress proxy, opened (or made) the first time a session needs it. */
+  private proxyCa: Promise<ProxyCa> | undefined;
 
   constructor(private readonly opts: CoreOptions) {
     const env = opts.env ?? process.env;
     this.store = Store.open(opts.dataDir);
     this.apiKeys = new ApiKeys(opts.secrets ?? new MemorySecretStore(), env);
+    this.secrets = new SecretsService({
+      store: this.store,
+      events: this.events,
+      keys: opts.vaultKeys ?? localKeySource(opts.dataDir),
+    });
     this.backend = chooseBackend({ dataDir: opts.dataDir, env });
     this.pool = new WarmPool({
       backend: this.backend.backend,
@@ -113,6 +131,13 @@ export class Core {
       apiKeys: this.apiKeys,
       pool: this.pool,
       scheduleFor: (grants) => this.automations.scheduleFor(grants),
+      secrets: this.secrets,
+      // SECURITY: the CA's key stays in the data folder (0600); only its certificate enters a VM.
+      proxyCa: () =>
+        (this.proxyCa ??= ProxyCa.open(path.join(opts.dataDir, 'proxy-ca')).catch((e: unknown) => {
+          this.proxyCa = undefined;
+          throw e;
+        })),
     });
     // What every domain of the core is built on.
     const base = {
@@ -163,6 +188,7 @@ export class Core {
       ...artifactHandlers(this),
       ...changeHandlers(this),
       ...usageHandlers(this),
+      ...secretHandlers(this),
     };
     // One scheduler per app process; `paddock daemon` may run too (leases keep them apart).
     if (opts.runScheduler !== false) this.automations.start();
@@ -198,6 +224,7 @@ export class Core {
     this.automations.dispose();
     this.images.dispose();
     this.changes.dispose();
+    this.secrets.dispose();
     this.power.removeAllListeners();
     this.events.dispose();
     this.store.dispose();

@@ -5,6 +5,7 @@ import { LATEST_SCHEMA_VERSION } from '../store/migrations/index.js';
 import { inspectDatabase } from '../store/open.js';
 import path from 'node:path';
 import { DB_FILE } from '../store/open.js';
+import { localSecretsStatus, type VaultStatus } from './secrets/vault.js';
 
 /** What the doctor needs to know about the machine; the VM layer fills in what it can probe. */
 export interface DoctorInputs {
@@ -20,6 +21,8 @@ export interface DoctorInputs {
   image?: () => { status: DoctorCheck['status']; detail: string; fix?: string };
   /** The API key as the app resolved it (stored, then environment); without it, env only. */
   apiKey?: { configured: boolean; detail: string };
+  /** How the core keeps secrets; without it, as the CLI would (keychain or key file). */
+  secrets?: VaultStatus;
 }
 
 /**
@@ -101,6 +104,15 @@ export async function runDoctor(inputs: DoctorInputs): Promise<DoctorCheck[]> {
     ...(hasKey
       ? {}
       : { fix: 'export ANTHROPIC_API_KEY=... (or enter it in the app on first run)' }),
+  });
+
+  const secrets = inputs.secrets ?? localSecretsStatus(inputs.dataDir);
+  checks.push({
+    id: 'secrets',
+    label: 'Secrets',
+    status: secrets.usable ? 'ok' : 'warn',
+    detail: secrets.detail,
+    ...(secrets.fix ? { fix: secrets.fix } : {}),
   });
   return checks;
 }

@@ -14,6 +14,8 @@ import type { SessionRow } from '../store/sessions-repo.js';
 import type { Store } from '../store/store.js';
 import type { ShareSpec, Vm, VmBackend } from '../vm/backend.js';
 import { checkedAllowlistEntry } from '../vm/egress/allowlist.js';
+import type { ProxyCa } from '../vm/egress/proxy-ca.js';
+import type { InterceptPolicy, ProxySecret } from '../vm/egress/secret-types.js';
 import { findImage, IMAGE_MISSING_HINT } from '../vm/image.js';
 import type { BoundaryFinding } from '../vm/protected-paths.js';
 import { Sandbox } from '../vm/sandbox.js';
@@ -35,6 +37,14 @@ export interface SessionGrants {
   promptAllowlist: string[];
 }
 
+/** The secrets a session may be given (the core's SecretsService). */
+export interface SessionSecrets {
+  /** The hosts of these secrets; SECRET_NOT_FOUND for a name that is not stored. */
+  hostsOf(names: string[]): string[];
+  /** Each named secret with a fresh placeholder; SECRET_NOT_FOUND, SECRETS_LOCKED. */
+  forSession(names: string[]): ProxySecret[];
+}
+
 /** What the core builds sessions from; wired once. */
 export interface SessionFactoryDeps {
   store: Store;
@@ -45,6 +55,12 @@ export interface SessionFactoryDeps {
   pool?: WarmPool;
   /** The agent's `schedule_automation` for a session with these grants. */
   scheduleFor?: (grants: SessionGrants) => AutomationScheduler;
+  /** Stored secrets; without it a session that names a secret cannot be made. */
+  secrets?: SessionSecrets;
+  /** The per-install CA the egress proxy intercepts with (opened once, when first needed). */
+  proxyCa?: () => Promise<ProxyCa>;
+  /** Roots the proxy trusts upstream instead of the system's (tests: a loopback test CA). */
+  upstreamCa?: string[];
 }
 
 /** A session to store. Settings' allowlists are added to the hosts given here. */
@@ -58,6 +74,10 @@ export interface NewSession {
   allowHosts?: string[] | undefined;
   /** Prompt answers of its own (an automation's). */
   promptHosts?: string[] | undefined;
+  /** Secrets it may use, by name; their hosts join its allowlist. */
+  secrets?: string[] | undefined;
+  /** Hosts pinned for this session (`--pin-host`), on top of Settings' and the secrets'. */
+  pinHosts?: string[] | undefined;
 }
 
 /** How one live session is wired to whoever attends it. */
@@ -88,6 +108,15 @@ export interface OpenSession {
   onBoundary?: (findings: readonly BoundaryFinding[]) => void;
 }
 
+/** A live session's secrets and pins, before the CA is opened. */
+interface SessionIntercept {
+  policy: InterceptPolicy;
+  /** Each secret's environment variable with its placeholder. */
+  guestEnv: Record<string, string>;
+  /** What the model is told: variable names and hosts (no placeholders). */
+  prompt: { envName: string; hosts: string[] }[];
+}
+
 /** A session with its sandbox, which boots on the first tool call. */
 export interface LiveSession {
   readonly id: string;
@@ -113,7 +142,15 @@ export class SessionFactory {
   /** Stores a new session: Settings' allowlists added, every entry checked before anything is saved. */
   create(req: NewSession): SessionRow {
     const settings = this.d.store.settings.get();
-    const allowlist = [...new Set([...settings.networkAllowlist, ...(req.allowHosts ?? [])])];
+    const secrets = [...new Set(req.secrets ?? [])];
+    // A secret's hosts are where the person means it to go: reachable without a prompt.
+    const secretHosts = secrets.length > 0 ? this.secretStore().hostsOf(secrets) : [];
+    const allowlist = [
+      ...new Set([...settings.networkAllowlist, ...(req.allowHosts ?? []), ...secretHosts]),
+    ];
+    const pinHosts = [...new Set(req.pinHosts ?? [])].map((h) =>
+      checkedAllowlistEntry(h, 'configured'),
+    );
     // SECURITY: "always" answers to prompts stay prompt entries (never internal addresses).
     const promptAllowlist = [
       ...new Set([...settings.promptAllowlist, ...(req.promptHosts ?? [])]),
@@ -127,7 +164,48 @@ export class SessionFactory {
       folders: req.folders,
       allowlist,
       promptAllowlist,
+      secrets,
+      pinHosts,
     });
+  }
+
+  /** SECRET_NOT_FOUND (with how to add it) unless every named secret is stored. */
+  checkSecrets(names: string[]): void {
+    this.secretStore().hostsOf(names);
+  }
+
+  private secretStore(): SessionSecrets {
+    if (!this.d.secrets)
+      throw new PaddockError('SECRETS_UNAVAILABLE', 'This Paddock cannot use stored secrets.');
+    return this.d.secrets;
+  }
+
+  /**
+   * What the egress proxy intercepts for this session (its secrets with fresh placeholders, the
+   * pinned hosts), or undefined when it has neither: then no TLS is ever terminated.
+   */
+  private interceptFor(row: SessionRow): SessionIntercept | undefined {
+    const pinHosts = [...new Set([...this.d.store.settings.get().pinnedHosts, ...row.pinHosts])];
+    const secrets = row.secrets.length > 0 ? this.secretStore().forSession(row.secrets) : [];
+    if (secrets.length === 0 && pinHosts.length === 0) return undefined;
+    return {
+      policy: { secrets, pinHosts },
+      guestEnv: Object.fromEntries(secrets.map((s) => [s.envName, s.placeholder])),
+      prompt: secrets.map((s) => ({ envName: s.envName, hosts: s.hosts })),
+    };
+  }
+
+  /** The proxy's interception for a sandbox: the policy with the per-install CA. */
+  private async interception(
+    i: SessionIntercept,
+  ): Promise<NonNullable<ConstructorParameters<typeof Sandbox>[0]['intercept']>> {
+    if (!this.d.proxyCa)
+      throw new PaddockError('SECRETS_UNAVAILABLE', 'This Paddock has no proxy CA for secrets.');
+    return {
+      ca: await this.d.proxyCa(),
+      policy: i.policy,
+      ...(this.d.upstreamCa ? { upstreamCa: this.d.upstreamCa } : {}),
+    };
   }
 
   /** The stored session, or a NOT_FOUND error. */
@@ -186,6 +264,8 @@ export class SessionFactory {
       allowlist: row.allowlist,
       promptAllowlist: row.promptAllowlist,
     };
+    // Placeholders are made once per live session; a secret removed since refuses to open it.
+    const intercept = this.interceptFor(row);
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paddock-'));
     let sandbox: Promise<Sandbox> | undefined;
     let stopped = false;
@@ -204,6 +284,9 @@ export class SessionFactory {
         memoryMb: settings.vmMemoryMb,
         cpus: settings.vmCpus,
         onEgress: (e) => store.egressLog.record({ ...e, sessionId: id }),
+        ...(intercept
+          ? { intercept: await this.interception(intercept), guestEnv: intercept.guestEnv }
+          : {}),
         askPerson: (h, p) => session.askNetwork(h, p),
         ...(o.onBoundary ? { onBoundary: o.onBoundary } : {}),
         ...(o.useWarmPool && this.d.pool ? { pool: this.d.pool } : {}),
@@ -245,6 +328,7 @@ export class SessionFactory {
       prompt: {
         shares: grants.folders,
         allowlist: [...grants.allowlist, ...grants.promptAllowlist],
+        ...(intercept?.prompt.length ? { secrets: intercept.prompt } : {}),
         timeZone: o.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
       },
       ...(scheduler ? { scheduleAutomation: scheduler } : {}),

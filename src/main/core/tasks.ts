@@ -34,6 +34,7 @@ export interface CreateTaskRequest {
   folders: { id: string; readOnly: boolean; review?: boolean | undefined }[];
   approvalMode?: 'auto' | 'ask' | undefined;
   allowlist?: string[] | undefined;
+  secrets?: string[] | undefined;
 }
 
 interface LiveTask {
@@ -117,6 +118,7 @@ export class TaskManager {
       folders: this.sharesFor(req.folders),
       // Typed in the new-task form: configured, like Settings' list.
       allowHosts: req.allowlist,
+      secrets: req.secrets,
     });
     await this.start(row.id, req.prompt);
     return this.summary(row.id);
@@ -162,13 +164,7 @@ export class TaskManager {
       network: this.d.store.egressLog
         .list({ sessionId: id, limit: 200 })
         .reverse()
-        .map((n) => ({
-          at: n.at,
-          host: n.host,
-          port: n.port,
-          allowed: n.allowed,
-          reason: n.reason,
-        })),
+        .map(({ sessionId: _sessionId, ...n }) => n),
       running: this.live.get(id)?.live.session.isRunning ?? false,
     };
   }

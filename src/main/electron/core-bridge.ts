@@ -4,6 +4,7 @@ import type { Grant } from '../../shared/app-contract.js';
 import type { AutomationRun } from '../../shared/automations-contract.js';
 import { err, ok, PaddockError, type Result } from '../../shared/result.js';
 import type { FromCore, HostOp, ToCore } from './core-protocol.js';
+import type { MainVaultKey } from './secret-store.js';
 
 /** Main's keychain, as the bridge needs it (SafeStorageSecretStore). */
 export interface MainSecrets {
@@ -18,6 +19,8 @@ export interface CoreBridgeOptions {
   /** The core process's entry: dist/main/core-process.js, or the .ts source under test. */
   entry: string;
   secrets: MainSecrets;
+  /** The secrets' vault key, wrapped by safeStorage (SafeStorageVaultKey); without it, none. */
+  vaultKey?: MainVaultKey;
   /** The native folder picker. */
   pickFolder(): Promise<string | null>;
   /** Opens a folder in the system's file manager. */
@@ -188,6 +191,9 @@ export class CoreBridge {
           type: 'init',
           secret: this.opts.secrets.get(),
           keychain: this.opts.secrets.canKeep(),
+          // SECURITY: the raw vault key crosses only this private channel to the core process.
+          vaultKey: this.opts.vaultKey?.get() ?? null,
+          vaultKeychain: this.opts.vaultKey?.canKeep() ?? false,
         } satisfies ToCore);
         return;
       case 'ready':
@@ -236,6 +242,10 @@ export class CoreBridge {
         case 'secret:clear':
           this.opts.secrets.clear();
           return ok(null);
+        case 'vault-key:create':
+          if (!this.opts.vaultKey)
+            return err('NO_KEYCHAIN', 'This Paddock keeps no key for secrets.');
+          return ok(this.opts.vaultKey.create());
       }
     } catch (e) {
       if (e instanceof PaddockError) return err(e.code, e.message);

@@ -6,6 +6,7 @@ import { err, ok, PaddockError, type Result } from '../../shared/result.js';
 import type { SecretStore } from '../core/api-keys.js';
 import { createCore, type Core } from '../core/core.js';
 import { dispatch } from '../core/dispatch.js';
+import { appKeySource } from '../core/secrets/key-source.js';
 import { dataDir } from '../platform/app-paths.js';
 import { noKeychain, type FromCore, type HostOp, type ToCore } from './core-protocol.js';
 
@@ -84,11 +85,18 @@ class MainSecretStore implements SecretStore {
 function start(init: Extract<ToCore, { type: 'init' }>): void {
   if (core) return;
   try {
+    const home = dataDir();
     core = createCore({
-      dataDir: dataDir(),
+      dataDir: home,
       host: 'electron',
       typedPaths: false,
       secrets: new MainSecretStore(init.secret, init.keychain),
+      // SECURITY: the vault key as main unwrapped it; this process never writes it anywhere.
+      vaultKeys: appKeySource(home, {
+        key: init.vaultKey ? Buffer.from(init.vaultKey) : null,
+        keychain: init.vaultKeychain,
+        make: async () => Buffer.from((await askMain({ op: 'vault-key:create' })) as Uint8Array),
+      }),
       pickFolder: async () => (await askMain({ op: 'pickFolder' })) as string | null,
       openPath: async (p) => void (await askMain({ op: 'openPath', path: p })),
     });

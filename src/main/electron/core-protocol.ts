@@ -9,8 +9,17 @@ import { PaddockError, type Result } from '../../shared/result.js';
 
 /** What main sends the core process. */
 export type ToCore =
-  /** The answer to `hello`: the key main decrypted, and whether main can keep a new one. */
-  | { type: 'init'; secret: string | null; keychain: boolean }
+  /**
+   * The answer to `hello`: the API key main decrypted, and whether main can keep a new one; the
+   * secrets' vault key main unwrapped (32 bytes, or null), and whether main can make one.
+   */
+  | {
+      type: 'init';
+      secret: string | null;
+      keychain: boolean;
+      vaultKey: Uint8Array | null;
+      vaultKeychain: boolean;
+    }
   /** One contract request, from a window main trusted. */
   | { type: 'request'; id: number; channel: string; raw: unknown }
   /**
@@ -30,7 +39,9 @@ export type HostOp =
   | { op: 'pickFolder' }
   | { op: 'openPath'; path: string }
   | { op: 'secret:set'; secret: string }
-  | { op: 'secret:clear' };
+  | { op: 'secret:clear' }
+  /** Make, wrap and keep the secrets' vault key (or return the one kept); answers its bytes. */
+  | { op: 'vault-key:create' };
 
 /** What the core process sends main. */
 export type FromCore =

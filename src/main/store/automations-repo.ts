@@ -48,6 +48,8 @@ export interface AutomationRow {
   spendLimitUsd: number | null;
   /** What becomes of what a run staged in its review folders. */
   applyChanges: ApplyChanges;
+  /** Names of the secrets its runs may use. */
+  secrets: string[];
   createdBySession: string | null;
   removedAt: number | null;
   createdAt: number;
@@ -70,6 +72,7 @@ export type NewAutomation = Pick<
       | 'promptAllowlist'
       | 'spendLimitUsd'
       | 'applyChanges'
+      | 'secrets'
     >
   >;
 
@@ -88,11 +91,12 @@ export type AutomationPatch = Partial<
     | 'nextSlotAt'
     | 'spendLimitUsd'
     | 'applyChanges'
+    | 'secrets'
   >
 >;
 
 const automationRows = new RowCodec<AutomationRow>('automations', {
-  json: ['folders', 'allowlist', 'promptAllowlist'],
+  json: ['folders', 'allowlist', 'promptAllowlist', 'secrets'],
   bool: ['enabled'],
 });
 

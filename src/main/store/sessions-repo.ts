@@ -13,6 +13,10 @@ export interface SessionRow {
   allowlist: string[];
   /** Entries from answers to a prompt ("always allow"); they never open internal addresses. */
   promptAllowlist: string[];
+  /** Names of the secrets it may use (placeholders in its VM, swapped by the egress proxy). */
+  secrets: string[];
+  /** Hosts pinned to the person's secrets for this session, on top of Settings' and the secrets'. */
+  pinHosts: string[];
   /** Uncached input tokens. */
   inputTokens: number;
   outputTokens: number;
@@ -53,7 +57,7 @@ export interface SessionEventRow {
 }
 
 const sessionRows = new RowCodec<SessionRow>('sessions', {
-  json: ['folders', 'allowlist', 'promptAllowlist'],
+  json: ['folders', 'allowlist', 'promptAllowlist', 'secrets', 'pinHosts'],
 });
 const eventRows = new RowCodec<SessionEventRow>('session_events', { json: ['payload'] });
 
@@ -68,6 +72,8 @@ export class SessionsRepo {
     folders?: unknown[];
     allowlist?: string[];
     promptAllowlist?: string[];
+    secrets?: string[];
+    pinHosts?: string[];
   }): SessionRow {
     const now = Date.now();
     const id = newId('ses');

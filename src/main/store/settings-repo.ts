@@ -14,6 +14,7 @@ export const DEFAULT_SETTINGS: Settings = {
   vmCpus: 2,
   networkAllowlist: [],
   promptAllowlist: [],
+  pinnedHosts: [],
   theme: 'system',
   onboarded: false,
   journalDays: 30,

@@ -7,6 +7,7 @@ import { GrantsRepo } from './grants-repo.js';
 import { InboxRepo } from './inbox-repo.js';
 import { openDatabase } from './open.js';
 import { RunsRepo } from './runs-repo.js';
+import { SecretsRepo } from './secrets-repo.js';
 import { SessionsRepo } from './sessions-repo.js';
 import { SettingsRepo } from './settings-repo.js';
 
@@ -22,6 +23,8 @@ export class Store {
   readonly egressLog: EgressLogRepo;
   /** Staged folder edits (review grants) and the journal of what applying them did. */
   readonly changes: ChangesRepo;
+  /** Secrets the VM never sees: names, hosts and sealed values (issue 16). */
+  readonly secrets: SecretsRepo;
 
   private constructor(readonly db: Database) {
     this.settings = new SettingsRepo(db);
@@ -33,6 +36,7 @@ export class Store {
     this.artifacts = new ArtifactsRepo(db);
     this.egressLog = new EgressLogRepo(db);
     this.changes = new ChangesRepo(db);
+    this.secrets = new SecretsRepo(db);
   }
 
   static open(dataDir: string): Store {

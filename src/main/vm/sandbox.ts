@@ -37,6 +37,13 @@ export interface SandboxOptions {
   accel?: 'auto' | 'kvm' | 'tcg';
   onEgress?: (d: EgressDecision) => void;
   askPerson?: EgressProxyOptions['askPerson'];
+  /**
+   * Secrets and pinned hosts: the proxy terminates TLS for their hosts only, with the per-install
+   * CA, whose certificate (never its key) is put in the guest's trust stores at every boot.
+   */
+  intercept?: EgressProxyOptions['intercept'];
+  /** Variables every command gets (the secrets' placeholders); a command's own env wins. */
+  guestEnv?: Record<string, string>;
   /** Where a booted VM for this spec may be waiting; tried before a cold boot of a new layer. */
   pool?: WarmSource;
   /**
@@ -45,6 +52,36 @@ export interface SandboxOptions {
    */
   onBoundary?: (findings: readonly BoundaryFinding[]) => void;
   log?: (line: string) => void;
+}
+
+/** Where the proxy CA's certificate is put in the guest (Debian's place for local CAs). */
+export const GUEST_PROXY_CA_PATH = '/usr/local/share/ca-certificates/paddock-proxy-ca.crt';
+/** The bundle that OpenSSL, curl, git, Python (Debian's requests) read. */
+const GUEST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** The variables that make each TLS client in the guest trust the bundle with the proxy CA. */
+export const PROXY_CA_ENV: Readonly<Record<string, string>> = {
+  NODE_EXTRA_CA_CERTS: GUEST_PROXY_CA_PATH,
+  SSL_CERT_FILE: GUEST_CA_BUNDLE,
+  REQUESTS_CA_BUNDLE: GUEST_CA_BUNDLE,
+  CURL_CA_BUNDLE: GUEST_CA_BUNDLE,
+  GIT_SSL_CAINFO: GUEST_CA_BUNDLE,
+};
+
+/**
+ * Puts the proxy CA's certificate in the guest's trust stores: its own file (Node's extra CAs,
+ * and `update-ca-certificates` keeps it) and appended to the system bundle once. Only the
+ * certificate: SECURITY: the CA's key never enters the VM.
+ */
+export async function installProxyCa(vm: Vm, certPem: string): Promise<void> {
+  const cert = certPem.endsWith('\n') ? certPem : `${certPem}\n`;
+  await vm.writeFile(GUEST_PROXY_CA_PATH, Buffer.from(cert), { mode: 0o644 });
+  const bundle = await vm.readFile(GUEST_CA_BUNDLE).catch(() => Buffer.alloc(0));
+  if (bundle.includes(cert.trim())) return;
+  const sep = bundle.length === 0 || bundle.at(-1) === 0x0a ? '' : '\n';
+  await vm.writeFile(GUEST_CA_BUNDLE, Buffer.concat([bundle, Buffer.from(sep + cert)]), {
+    mode: 0o644,
+  });
 }
 
 /**
@@ -69,6 +106,7 @@ export class Sandbox {
       allowlist: this.allowlist,
       onDecision: (d) => opts.onEgress?.(d),
       ...(opts.askPerson ? { askPerson: opts.askPerson } : {}),
+      ...(opts.intercept ? { intercept: opts.intercept } : {}),
     });
     this.guard = new BoundaryGuard({
       shares: opts.shares,
@@ -150,6 +188,17 @@ export class Sandbox {
       }
     }
     this.report(await this.guard.notes());
+    if (this.opts.intercept) {
+      try {
+        await installProxyCa(vm, this.opts.intercept.ca.certPem);
+      } catch (e) {
+        await vm.stop().catch(() => undefined);
+        throw new PaddockError(
+          'PROXY_CA_INSTALL',
+          `The sandbox VM could not be made to trust Paddock's proxy for this task's secrets (${(e as Error).message}); try again.`,
+        );
+      }
+    }
     // SECURITY: the guest's only way out is this proxy, which applies the allowlist.
     vm.onTunnel((stream) => this.proxy.handleSocket(stream));
     void vm.exited.then(() => {
@@ -188,7 +237,10 @@ export class Sandbox {
    */
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const vm = await this.ready();
-    const h = vm.exec(req);
+    const env = this.opts.intercept
+      ? { ...PROXY_CA_ENV, ...this.opts.guestEnv }
+      : this.opts.guestEnv;
+    const h = vm.exec(env ? { ...req, env: { ...env, ...req.env } } : req);
     if (!this.guard.active) return h;
     const tap = this.guard.outputTap();
     const stdout = tap.pipe(h.stdout);

@@ -33,6 +33,7 @@ export function appHandlers(core: Core, opts: CoreOptions) {
               ? `${key.source === 'stored' ? 'Entered in Paddock' : 'ANTHROPIC_API_KEY'} (${key.masked})${key.baseURL ? `, base URL ${key.baseURL}` : ''}.`
               : 'No API key is set.',
           },
+          secrets: core.secrets.status(),
           ...(opts.doctor ?? (await vmDoctorInputs(opts.dataDir, core.backend))),
         }),
       };

@@ -7,6 +7,7 @@ import * as m0005 from './0005-effort-and-cache-usage.js';
 import * as m0006 from './0006-usage-log-and-spend-limit.js';
 import * as m0007 from './0007-changesets.js';
 import * as m0008 from './0008-automation-review.js';
+import * as m0009 from './0009-secrets.js';
 
 /** Ordered migrations; migration N brings the schema to `PRAGMA user_version = N`. */
 export const migrations: ReadonlyArray<{ up(db: Database): void }> = [
@@ -18,6 +19,7 @@ export const migrations: ReadonlyArray<{ up(db: Database): void }> = [
   m0006,
   m0007,
   m0008,
+  m0009,
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.length;

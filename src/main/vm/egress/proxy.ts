@@ -4,7 +4,8 @@
  * The guest has no network device; its forwarder tunnels each connection to 127.0.0.1:3128 over
  * the host channel to this proxy, which decides every request against the task's allowlist
  * (allowlist.ts), logs the decision, and then tunnels (CONNECT) or forwards (absolute-form plain
- * HTTP) to the address it checked — never to a fresh DNS answer.
+ * HTTP) to the address it checked — never to a fresh DNS answer. CONNECTs to the hosts of a
+ * session's secrets and to pinned hosts are intercepted instead (intercept.ts).
  */
 
 import { createServer, request as httpRequest, STATUS_CODES } from 'node:http';
@@ -28,6 +29,8 @@ import {
   printable,
   splitHostPort,
 } from './canonical-host.js';
+import { interceptionFor, pinRefusal, TlsInterceptor, type InterceptOptions } from './intercept.js';
+import type { ProxyCa } from './proxy-ca.js';
 
 /** One decision, as handed to `onDecision` (and stored in the egress log). */
 export interface EgressDecision {
@@ -41,6 +44,12 @@ export interface EgressDecision {
   reason: string;
   /** The allowlist entry that allowed it, if any. */
   rule?: string;
+  /** Names (never values) of the secrets swapped into this request. */
+  secrets?: string[];
+  /** Refused because a pinned host was sent a credential that is not one of the person's. */
+  pinRefused?: boolean;
+  /** A CONNECT the proxy terminates TLS for, or a request inside such a tunnel. */
+  intercepted?: boolean;
   /** Milliseconds since the epoch. */
   at: number;
 }
@@ -84,6 +93,16 @@ export interface EgressProxyOptions {
   connect?: UpstreamConnector;
   /** The CLI option named in refusals; default `--allow-host`. */
   cliFlag?: string;
+  /** Secrets and pinned hosts: the only CONNECTs the proxy terminates TLS for. */
+  intercept?: InterceptOptions;
+}
+
+/** What {@link EgressProxy} adds to an allowed verdict before it records it. */
+interface Refinement {
+  /** Intercept this CONNECT (a secret's host or a pinned host), with this CA. */
+  intercepting?: { ca: ProxyCa };
+  /** Refuse this request: the pin check failed. */
+  pinRefusal?: { text: string; reason: string };
 }
 
 /** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1, plus proxy ones). */
@@ -123,6 +142,8 @@ export class EgressProxy {
   /** Client connections and upstream streams, destroyed on close. */
   readonly #streams = new Set<Duplex>();
   readonly #pendingAsks = new Map<string, Promise<PersonAnswer>>();
+  #intercept: InterceptOptions | undefined;
+  readonly #interceptor: TlsInterceptor;
   #port: number | undefined;
   #closed = false;
 
@@ -135,6 +156,17 @@ export class EgressProxy {
     this.#resolveTimeoutMs = options.resolveTimeoutMs ?? 10_000;
     this.#connect = options.connect ?? connectTcp;
     this.#cliFlag = options.cliFlag ?? '--allow-host';
+    this.#intercept = options.intercept;
+    this.#interceptor = new TlsInterceptor({
+      openUpstream: (verdict) => this.#openUpstream(verdict),
+      record: (decision) => this.#record(decision),
+      track: (stream) => this.#track(stream),
+      options: () => this.#intercept,
+      forwardableHeaders,
+      sendText,
+      upstreamSentence,
+      handshakeTimeoutMs: this.#connectTimeoutMs,
+    });
     this.#server = createServer({
       // Long uploads are fine; slow headers are not.
       requestTimeout: 0,
@@ -187,6 +219,11 @@ export class EgressProxy {
     this.#allowlist = allowlist;
   }
 
+  /** Replaces the interception settings (a session's secrets changed); undefined: none. */
+  setIntercept(intercept: InterceptOptions | undefined): void {
+    this.#intercept = intercept;
+  }
+
   /** The listening port, once {@link listen} resolved. */
   get port(): number | undefined {
     return this.#port;
@@ -230,6 +267,7 @@ export class EgressProxy {
     for (const s of this.#streams) s.destroy();
     this.#streams.clear();
     this.#server.closeAllConnections();
+    this.#interceptor.close();
     await closed;
   }
 
@@ -261,10 +299,25 @@ export class EgressProxy {
       writeRaw(socket, 400, `Paddock refused a CONNECT request: ${err.message}`);
       return;
     }
-    const verdict = await this.#decide(hostText, port, 'CONNECT');
+    const verdict = await this.#decide(hostText, port, 'CONNECT', (checked) => {
+      const intercept = this.#intercept;
+      if (!intercept || !checked.canonical) return {};
+      const interception = interceptionFor(intercept.policy, checked.canonical, checked.port);
+      return interception ? { intercepting: { ca: intercept.ca } } : {};
+    });
     if (socket.destroyed) return;
     if (!verdict.allowed) {
       writeRaw(socket, statusFor(verdict), this.#refusalText(verdict));
+      return;
+    }
+    if (verdict.intercepting) {
+      if (this.#closed) {
+        socket.destroy();
+        return;
+      }
+      // Each request inside gets its own checks and its own upstream connection (intercept.ts).
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      this.#interceptor.serve(socket, head, verdict, verdict.intercepting.ca);
       return;
     }
     let upstream: Duplex;
@@ -343,7 +396,24 @@ export class EgressProxy {
       sendText(res, 400, `Paddock refused a request: ${err.message}`);
       return;
     }
-    const verdict = await this.#decide(hostText, port, method);
+    // SECURITY: plain HTTP never carries a secret (no swap), but a pinned host keeps its pin.
+    const verdict = await this.#decide(hostText, port, method, (checked) => {
+      const intercept = this.#intercept;
+      if (!intercept || !checked.canonical) return {};
+      const interception = interceptionFor(intercept.policy, checked.canonical, checked.port);
+      const refusal = pinRefusal(
+        interception,
+        checked.canonical,
+        checked.port,
+        req.rawHeaders,
+        rest,
+      );
+      return refusal ? { pinRefusal: refusal } : {};
+    });
+    if (verdict.pinRefusal) {
+      sendText(res, 403, verdict.pinRefusal.text);
+      return;
+    }
     if (!verdict.allowed) {
       sendText(res, statusFor(verdict), this.#refusalText(verdict));
       return;
@@ -401,8 +471,16 @@ export class EgressProxy {
     });
   }
 
-  /** Decides, asks the person if allowed to, records exactly once, returns the verdict. */
-  async #decide(hostText: string, port: number, method: string): Promise<EgressVerdict> {
+  /**
+   * Decides, asks the person if allowed to, lets `refine` intercept or refuse an allowed
+   * verdict, records exactly once, returns the verdict.
+   */
+  async #decide(
+    hostText: string,
+    port: number,
+    method: string,
+    refine?: (verdict: EgressVerdict) => Refinement,
+  ): Promise<EgressVerdict & Refinement> {
     const resolve = this.#resolveWithTimeout;
     let verdict = await this.#allowlist.decide(hostText, port, resolve);
     if (!verdict.allowed && verdict.problem === 'not-allowed' && this.#askPerson && !this.#closed) {
@@ -436,6 +514,11 @@ export class EgressProxy {
         addresses: [],
       };
     }
+    const refinement = verdict.allowed && refine ? refine(verdict) : {};
+    if (refinement.pinRefusal) {
+      const { rule: _rule, ...rest } = verdict;
+      verdict = { ...rest, allowed: false, reason: refinement.pinRefusal.reason, addresses: [] };
+    }
     const recorded = this.#record({
       host: verdict.host,
       port: verdict.port,
@@ -443,6 +526,8 @@ export class EgressProxy {
       allowed: verdict.allowed,
       reason: verdict.reason,
       ...(verdict.rule === undefined ? {} : { rule: verdict.rule }),
+      ...(refinement.intercepting ? { intercepted: true } : {}),
+      ...(refinement.pinRefusal ? { pinRefused: true } : {}),
     });
     // SECURITY: an allowed connection that could not be logged is not made.
     if (!recorded && verdict.allowed) {
@@ -454,7 +539,7 @@ export class EgressProxy {
         addresses: [],
       };
     }
-    return verdict;
+    return { ...verdict, ...refinement };
   }
 
   #pointsAtThisHost(verdict: EgressVerdict): boolean {

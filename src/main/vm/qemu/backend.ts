@@ -371,6 +371,21 @@ class QemuVm extends LifecycleVm<Instance, QemuBackend> implements Vm {
     return this.instance?.hello ?? null;
   }
 
+  /**
+   * Writes the guest's whole memory to `file` (QMP dump-guest-memory, ELF): for looking at what
+   * the guest holds (the tests search it for secrets and the proxy CA's key). The path is QEMU's,
+   * so it must be writable in QEMU's mount namespace.
+   */
+  async dumpMemory(file: string, timeoutMs = 120_000): Promise<void> {
+    const inst = this.instance;
+    if (!inst) throw new VmGoneError('The VM is not running.');
+    await inst.qmp.execute(
+      'dump-guest-memory',
+      { paging: false, protocol: `file:${file}` },
+      timeoutMs,
+    );
+  }
+
   protected override closeChannels(inst: Instance): void {
     super.closeChannels(inst);
     inst.qmp.close();

@@ -5,6 +5,8 @@ import type { Res } from '../../../shared/api.js';
 import { call } from '../../api/hooks.js';
 import { FolderMode } from '../folders/FolderMode.js';
 import { GrantAdder } from '../folders/GrantAdder.js';
+import { SecretChooser } from '../secrets/SecretChooser.js';
+import { useSecrets } from '../secrets/use-secrets.js';
 import { formatRunTime, MISSED_LABEL, personTimeZone } from './automation-format.js';
 
 interface FolderChoice {
@@ -40,8 +42,8 @@ function usePreview(schedule: string, tz: string): Res<'automations:preview'> | 
 /**
  * Creating or editing an automation: name, what to do, when (a phrase or iCalendar text, with the
  * next 5 run times in the person's time zone as they type), folders (each read-write one reviewed
- * or written directly), whether reviewed changes are applied automatically, hosts and missed-run
- * policy.
+ * or written directly), whether reviewed changes are applied automatically, hosts, the secrets
+ * its runs may use and missed-run policy.
  */
 export function AutomationForm(props: {
   host: 'electron' | 'web' | 'cli';
@@ -70,6 +72,8 @@ export function AutomationForm(props: {
   );
   const [applyAuto, setApplyAuto] = useState(editing?.applyChanges === 'auto');
   const [foldersTouched, setFoldersTouched] = useState(false);
+  const [secrets, setSecrets] = useState<string[]>(editing?.secrets ?? []);
+  const stored = useSecrets();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const scheduleTz = editing && schedule.trim() === editing.scheduleText ? editing.tzid : tz;
@@ -120,6 +124,7 @@ export function AutomationForm(props: {
             missed,
             spendLimitUsd,
             applyChanges,
+            secrets,
             ...(foldersTouched
               ? {
                   folders: newFolders,
@@ -139,6 +144,7 @@ export function AutomationForm(props: {
             missed,
             spendLimitUsd,
             applyChanges,
+            ...(secrets.length ? { secrets } : {}),
           });
       onDone(a);
     } catch (err) {
@@ -278,6 +284,12 @@ export function AutomationForm(props: {
           </div>
         )}
       </fieldset>
+      <SecretChooser
+        secrets={stored.secrets}
+        chosen={secrets}
+        onChange={setSecrets}
+        className="plain-fieldset stack"
+      />
       <div className="row wrap">
         <label className="field grow">
           <span>Extra hosts it may reach</span>

@@ -6,6 +6,7 @@ import { EmptyState } from '../../components/EmptyState.js';
 import { formatCost, formatTokens } from '../../lib/format.js';
 import { hrefOf } from '../../lib/route.js';
 import type { UsageTotals } from '../../../shared/usage.js';
+import { SecretTag } from '../secrets/SecretTag.js';
 import { AutomationForm } from './AutomationForm.js';
 import { formatRunTime, personTimeZone, runLabel, runTone } from './automation-format.js';
 
@@ -219,6 +220,14 @@ export function AutomationsPage(props: { host: 'electron' | 'web' | 'cli' }) {
                 {a.folders.length > 0 && (
                   <p className="muted small">
                     {a.folders.map((f) => `${f.hostPath} (${folderModeText(f)})`).join(', ')}
+                  </p>
+                )}
+                {a.secrets.length > 0 && (
+                  <p className="row wrap small" data-testid="automation-secrets">
+                    <span className="muted">Secrets:</span>
+                    {a.secrets.map((n) => (
+                      <SecretTag key={n} name={n} />
+                    ))}
                   </p>
                 )}
                 {confirming === a.id ? (

@@ -4,6 +4,7 @@ import type { ApiKeyStatus, UsageMonth } from '../../../shared/app-contract.js';
 import { call } from '../../api/hooks.js';
 import { formatBytes, formatCost } from '../../lib/format.js';
 import { ApiKeyForm } from '../first-run/FirstRun.js';
+import { SecretsCard } from '../secrets/SecretsCard.js';
 
 /** The effort levels as a person reads them, lowest first. */
 const EFFORT_LABEL: Record<Effort, string> = {
@@ -16,8 +17,9 @@ const EFFORT_LABEL: Record<Effort, string> = {
 
 /**
  * Settings: the API key (masked; never shown in full), model, effort and output limit, default
- * approval mode, this month's and last month's usage, network allowlist, VM memory and CPUs,
- * how long applied changes can be undone, theme, the data folder and the logs folder.
+ * approval mode, this month's and last month's usage, network allowlist, secrets, pinned hosts,
+ * VM memory and CPUs, how long applied changes can be undone, theme, the data folder and the logs
+ * folder.
  */
 export function SettingsPage(props: {
   info: Res<'app:info'>;
@@ -28,7 +30,6 @@ export function SettingsPage(props: {
   const [key, setKey] = useState<ApiKeyStatus | null>(null);
   const [changingKey, setChangingKey] = useState(false);
   const [models, setModels] = useState<string[]>([]);
-  const [newHost, setNewHost] = useState('');
   const [memory, setMemory] = useState(String(settings.vmMemoryMb));
   const [cpus, setCpus] = useState(String(settings.vmCpus));
   const [maxTokens, setMaxTokens] = useState(String(settings.maxTokens));
@@ -53,14 +54,6 @@ export function SettingsPage(props: {
       },
       (e: Error) => setError(e.message),
     );
-  };
-
-  const addHost = () => {
-    const h = newHost.trim();
-    if (!h) return;
-    if (!settings.networkAllowlist.includes(h))
-      update({ networkAllowlist: [...settings.networkAllowlist, h] }, 'Allowlist saved.');
-    setNewHost('');
   };
 
   const modelChoices = models.includes(settings.model) ? models : [settings.model, ...models];
@@ -234,22 +227,49 @@ export function SettingsPage(props: {
             />
           </>
         )}
-        <div className="row">
-          <input
-            type="text"
-            className="grow"
-            placeholder="pypi.org"
-            aria-label="Host to allow"
-            value={newHost}
-            onChange={(e) => setNewHost(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') addHost();
-            }}
+        <HostAdder
+          placeholder="pypi.org"
+          label="Host to allow"
+          button="Add host"
+          onAdd={(h) => {
+            if (!settings.networkAllowlist.includes(h))
+              update({ networkAllowlist: [...settings.networkAllowlist, h] }, 'Allowlist saved.');
+          }}
+        />
+      </div>
+
+      <SecretsCard />
+
+      <div className="card stack" data-testid="pinned-hosts-card">
+        <h3>Pinned hosts</h3>
+        <p className="muted small">
+          Requests to these hosts may carry only your secrets; any other credential is refused.
+        </p>
+        {settings.pinnedHosts.length === 0 ? (
+          <p className="muted small" data-testid="pinned-hosts-empty">
+            None besides the hosts of secrets marked “pinned”.
+          </p>
+        ) : (
+          <HostList
+            hosts={settings.pinnedHosts}
+            testId="pinned-hosts"
+            onRemove={(h) =>
+              update(
+                { pinnedHosts: settings.pinnedHosts.filter((x) => x !== h) },
+                'Pinned hosts saved.',
+              )
+            }
           />
-          <button type="button" onClick={addHost} disabled={!newHost.trim()}>
-            Add host
-          </button>
-        </div>
+        )}
+        <HostAdder
+          placeholder="api.github.com"
+          label="Host to pin"
+          button="Pin host"
+          onAdd={(h) => {
+            if (!settings.pinnedHosts.includes(h))
+              update({ pinnedHosts: [...settings.pinnedHosts, h] }, 'Pinned hosts saved.');
+          }}
+        />
       </div>
 
       <div className="card stack">
@@ -362,6 +382,40 @@ function HostList(props: {
         </li>
       ))}
     </ul>
+  );
+}
+
+/** A host typed and added with Enter or the button (the allowlist and the pinned hosts). */
+function HostAdder(props: {
+  placeholder: string;
+  label: string;
+  button: string;
+  onAdd: (host: string) => void;
+}) {
+  const [host, setHost] = useState('');
+  const add = () => {
+    const h = host.trim();
+    if (!h) return;
+    props.onAdd(h);
+    setHost('');
+  };
+  return (
+    <div className="row">
+      <input
+        type="text"
+        className="grow"
+        placeholder={props.placeholder}
+        aria-label={props.label}
+        value={host}
+        onChange={(e) => setHost(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') add();
+        }}
+      />
+      <button type="button" onClick={add} disabled={!host.trim()}>
+        {props.button}
+      </button>
+    </div>
   );
 }
 

@@ -5,6 +5,8 @@ import { call } from '../../api/hooks.js';
 import { getApi } from '../../api/paddock.js';
 import { FolderMode } from '../folders/FolderMode.js';
 import { GrantAdder } from '../folders/GrantAdder.js';
+import { SecretChooser } from '../secrets/SecretChooser.js';
+import { useSecrets } from '../secrets/use-secrets.js';
 
 interface Chosen {
   grant: Grant;
@@ -18,8 +20,8 @@ const modeKey = (f: Chosen) => (f.readOnly ? 'ro' : f.review ? 'rv' : 'rw');
 
 /**
  * A new task: the folders it may use (dropped or picked in the app; typed or browsed in the web
- * host), read-only, reviewed or written directly, what to do, how to approve, and the hosts it
- * may reach.
+ * host), read-only, reviewed or written directly, what to do, how to approve, the hosts it
+ * may reach and the secrets it may use.
  */
 export function NewTask(props: {
   host: 'electron' | 'web' | 'cli';
@@ -33,6 +35,8 @@ export function NewTask(props: {
   const [prompt, setPrompt] = useState('');
   const [mode, setMode] = useState<'auto' | 'ask'>(settings.approvalMode);
   const [extraHosts, setExtraHosts] = useState('');
+  const [secrets, setSecrets] = useState<string[]>([]);
+  const stored = useSecrets();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const promptRef = useRef<HTMLTextAreaElement>(null);
@@ -94,6 +98,7 @@ export function NewTask(props: {
         })),
         approvalMode: mode,
         ...(hosts.length ? { allowlist: hosts } : {}),
+        ...(secrets.length ? { secrets } : {}),
       });
       onCreated(task.id);
     } catch (err) {
@@ -213,6 +218,13 @@ export function NewTask(props: {
             />
           </fieldset>
         </div>
+
+        <SecretChooser
+          secrets={stored.secrets}
+          chosen={secrets}
+          onChange={setSecrets}
+          className="card"
+        />
 
         {error && (
           <p className="error" role="alert">

@@ -24,6 +24,7 @@ import { ArtifactCard, ArtifactsPanel, type ArtifactFocus } from '../artifacts/A
 import { ReviewDialog } from '../changes/ReviewDialog.js';
 import { ReviewCallToAction, ReviewSection } from '../changes/ReviewSummary.js';
 import { useTaskChangesets, type TaskChangesets } from '../changes/use-changesets.js';
+import { SecretTag } from '../secrets/SecretTag.js';
 import { Markdown } from '../../components/Markdown.js';
 import { ApprovalCard } from './ApprovalCard.js';
 import { FilePreview } from './FilePreview.js';
@@ -165,11 +166,29 @@ function TaskFacts(props: {
         {details && details.network.length > 0 && (
           <ul className="plain netlog" data-testid="network-log">
             {details.network.slice(-8).map((n, i) => (
-              <li key={i} className="small">
+              <li key={i} className="small" title={n.reason} data-testid="network-decision">
                 <span className={n.allowed ? 'ok-text' : 'fail-text'}>
                   {n.allowed ? 'allowed' : 'blocked'}
                 </span>{' '}
                 {n.host}:{n.port}
+                {n.method && <span className="muted netlog-method"> {n.method}</span>}
+                {n.pinRefused && (
+                  <span className="chip small fail" data-testid="pin-refused">
+                    refused: pinned to your account
+                  </span>
+                )}
+                {n.secrets?.map((name) => (
+                  <SecretTag key={name} name={name} title={`The secret “${name}” was swapped in`} />
+                ))}
+                {n.intercepted && (
+                  <span
+                    className="chip small"
+                    data-testid="intercepted"
+                    title="Paddock's proxy terminated TLS for this host because it has a secret or is pinned"
+                  >
+                    inspected
+                  </span>
+                )}
               </li>
             ))}
           </ul>
