@@ -1,12 +1,11 @@
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { treeOf } from '../helpers/changes-fake.js';
-import { repoRoot } from '../helpers/cli.js';
+import { paddock } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { KEY, startRun, toolResults } from '../helpers/paddock-run.js';
 import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
@@ -142,16 +141,7 @@ describe('paddock run: the agent working in a real VM', () => {
     expect(cs!.status).toBe('pending');
     expect(cs!.counts).toMatchObject({ added: 2, modified: 1, deleted: 1 });
 
-    const cli = (args: string[]) =>
-      spawnSync(
-        process.execPath,
-        ['--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts'), ...args],
-        {
-          cwd: repoRoot,
-          encoding: 'utf8',
-          env: { ...process.env, PADDOCK_HOME: vmTestHome },
-        },
-      );
+    const cli = (args: string[]) => paddock(args, { PADDOCK_HOME: vmTestHome });
     const applied = cli(['changes', 'apply', cs!.id, '--json']);
     expect(applied.status, applied.stderr).toBe(0);
     expect(fs.readFileSync(path.join(work, 'sorted.txt'), 'utf8')).toBe('pears\napples\n');

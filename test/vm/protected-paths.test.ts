@@ -20,22 +20,13 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecHandle, ExecResult } from '../../src/main/vm/backend.js';
+
 import { QemuBackend } from '../../src/main/vm/qemu/backend.js';
 import { Sandbox } from '../../src/main/vm/sandbox.js';
 import { WarmPool } from '../../src/main/vm/warm-pool.js';
 import type { BoundaryFinding } from '../../src/main/vm/protected-paths.js';
+import { execOutput as run } from '../helpers/exec-output.js';
 import { ensureTestImage } from '../helpers/vm-image.js';
-
-async function run(h: ExecHandle): Promise<{ out: string; err: string; r: ExecResult }> {
-  let out = '';
-  let err = '';
-  h.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  h.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  h.stdin.end();
-  const r = await h.result;
-  return { out, err, r };
-}
 
 /** Host git with no global or system config, as a person's editor would run it in the repo. */
 function hostGit(cwd: string, args: string[], home: string): string {

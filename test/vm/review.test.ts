@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecHandle, Vm } from '../../src/main/vm/backend.js';
+import type { Vm } from '../../src/main/vm/backend.js';
 import type { BoundaryFinding } from '../../src/main/vm/protected-paths.js';
 import { QemuBackend } from '../../src/main/vm/qemu/backend.js';
 import { readStagedChanges, readStagedFile, type StagedEntry } from '../../src/main/vm/review.js';
@@ -21,17 +21,8 @@ import { vmStagedSource } from '../../src/main/core/changes/vm-source.js';
 import { EventBus } from '../../src/main/core/events.js';
 import { Store } from '../../src/main/store/store.js';
 import { treeOf } from '../helpers/changes-fake.js';
+import { execOutput as run } from '../helpers/exec-output.js';
 import { ensureTestImage } from '../helpers/vm-image.js';
-
-async function run(h: ExecHandle): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  h.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  h.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  h.stdin.end();
-  const r = await h.result;
-  return { out, err, code: r.exitCode };
-}
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 

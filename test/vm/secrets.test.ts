@@ -15,7 +15,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecHandle } from '../../src/main/vm/backend.js';
 import { canonicalizeHost } from '../../src/main/vm/egress/canonical-host.js';
 import { HOST_LOOPBACK_NAME } from '../../src/main/vm/egress/allowlist.js';
 import type { EgressDecision } from '../../src/main/vm/egress/proxy.js';
@@ -23,20 +22,11 @@ import { ProxyCa } from '../../src/main/vm/egress/proxy-ca.js';
 import type { ProxySecret } from '../../src/main/vm/egress/secret-types.js';
 import { QemuBackend, type QemuVm } from '../../src/main/vm/qemu/backend.js';
 import { GUEST_PROXY_CA_PATH, Sandbox } from '../../src/main/vm/sandbox.js';
-import { repoRoot } from '../helpers/cli.js';
+import { paddock } from '../helpers/cli.js';
+import { execOutput } from '../helpers/exec-output.js';
 import { startRun, toolResults } from '../helpers/paddock-run.js';
 import { ensureTestImage, vmTestHome } from '../helpers/vm-image.js';
 import { startMessagesApi, type MockMessagesApi } from '../support/messages-api/server.js';
-
-async function run(h: ExecHandle): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  h.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  h.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  h.stdin.end();
-  const r = await h.result;
-  return { out, err, code: r.exitCode };
-}
 
 /** What surrounds `needle` in `hay` (printable), to say where a leak came from. */
 function around(hay: Buffer, needle: string): string {
@@ -97,7 +87,7 @@ describe('secrets through the egress proxy (real VM)', () => {
   const url = (i: number, p = '/echo'): string =>
     `https://${HOST_LOOPBACK_NAME}:${servers[i]!.port}${p}`;
   const sh = async (cmd: string, timeoutMs = 120_000) =>
-    run(await sandbox.exec({ shell: cmd, timeoutMs }));
+    execOutput(await sandbox.exec({ shell: cmd, timeoutMs }));
 
   beforeAll(async () => {
     const image = await ensureTestImage();
@@ -262,16 +252,7 @@ describe('paddock run --secret (real VM, real SDK against the scripted API)', ()
   const name = `e2e-${randomBytes(3).toString('hex')}`;
   const value = `ghs_CLI${randomBytes(18).toString('hex')}`;
   const cli = (args: string[], input?: string) =>
-    spawnSync(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoRoot, 'src/main/cli/entry.ts'), ...args],
-      {
-        cwd: repoRoot,
-        encoding: 'utf8',
-        env: { ...process.env, PADDOCK_HOME: vmTestHome },
-        ...(input !== undefined ? { input } : {}),
-      },
-    );
+    paddock(args, { PADDOCK_HOME: vmTestHome }, input);
 
   beforeAll(async () => {
     await ensureTestImage();

@@ -288,7 +288,18 @@ export function foreignCredential(
   secrets: readonly ProxySecret[],
 ): string | null {
   const placeholders = secrets.map((s) => s.placeholder).filter((p) => p.length > 0);
-  const carries = (text: string): boolean => placeholders.some((p) => text.includes(p));
+  // SECURITY: the credential must be a placeholder and nothing else of substance: an auth
+  // scheme word ("Bearer", "token") may stand before it, a Basic user name before its ":", a
+  // cookie its name; "Bearer <attacker's token> <placeholder>" is not the person's.
+  const only = (text: string, around: RegExp): boolean =>
+    placeholders.some((p) => {
+      const at = text.indexOf(p);
+      if (at < 0) return false;
+      return around.test(text.slice(0, at)) && text.slice(at + p.length).trim() === '';
+    });
+  const SCHEME = /^\s*(?:[A-Za-z][A-Za-z0-9_-]{0,31}\s+)?$/;
+  const BASIC_USER = /^[^:\s]{0,128}:$/;
+  const COOKIE_NAME = /^\s*[^=;\s]{1,128}=$/;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
     const lower = name.toLowerCase();
@@ -299,9 +310,10 @@ export function foreignCredential(
         .split(';')
         .map((c) => c.trim())
         .filter((c) => c.length > 0);
-      if (cookies.every((c) => carries(c))) continue;
-    } else if (carries(decodeBasic(value) ?? value)) {
-      continue;
+      if (cookies.every((c) => only(c, COOKIE_NAME))) continue;
+    } else {
+      const basic = decodeBasic(value);
+      if (basic !== null ? only(basic, BASIC_USER) : only(value, SCHEME)) continue;
     }
     return `${name} header`;
   }
@@ -314,7 +326,7 @@ export function foreignCredential(
       const name = decodeQueryPart(eq < 0 ? pair : pair.slice(0, eq));
       const value = eq < 0 ? '' : decodeQueryPart(pair.slice(eq + 1));
       if (!isCredentialParam(name.toLowerCase()) || value.length === 0) continue;
-      if (!carries(value)) return `${name} query parameter`;
+      if (!placeholders.includes(value)) return `${name} query parameter`;
     }
   }
   return null;
