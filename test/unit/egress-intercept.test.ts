@@ -413,13 +413,14 @@ describe('egress proxy TLS interception', () => {
     expect((await get(pinned, '/?access_token=abc')).status).toBe(403);
     expect((await get(pinned, '/', { Authorization: basic('me:mine') })).status).toBe(403);
     // The placeholder beside a credential of the attacker's own is not the person's credential.
-    for (const mixed of [
+    const mixes: Record<string, string>[] = [
       { Authorization: `Bearer ghp_attackers_own_token ${pk.placeholder}` },
       { Authorization: `Bearer ${pk.placeholder}ghp_attackers_own_token` },
       { Authorization: basic(`me:attacker${pk.placeholder}`) },
       { 'X-Api-Key': `attacker,${pk.placeholder}` },
       { Cookie: `sid=attacker${pk.placeholder}` },
-    ])
+    ];
+    for (const mixed of mixes)
       expect((await get(pinned, '/', mixed)).status, JSON.stringify(mixed)).toBe(403);
     expect((await get(pinned, `/?access_token=attacker${pk.placeholder}`)).status).toBe(403);
     // Another secret's placeholder is not this host's credential.
