@@ -144,8 +144,9 @@ describe('paddock secrets', () => {
     const { secrets } = JSON.parse(run(['secrets', 'list', '--json']).stdout) as {
       secrets: { name: string; envName: string; inBody: boolean; pin: boolean }[];
     };
+    // Replacing keeps the variable the secret had (tasks use it by that name); the rest is new.
     expect(secrets.find((s) => s.name === 'ci')).toMatchObject({
-      envName: 'CI',
+      envName: 'CI_TOKEN',
       inBody: false,
       pin: true,
     });
