@@ -10,6 +10,7 @@ import {
   type FolderInput,
 } from '../automations/service.js';
 import { createCore, type Core } from '../core/core.js';
+import { secretNotFound } from '../core/secrets/service.js';
 import { dataDir } from '../platform/app-paths.js';
 import type { AutomationRow, FolderShare, MissedPolicy } from '../store/automations-repo.js';
 import type { InboxItemRow } from '../store/inbox-repo.js';
@@ -104,11 +105,7 @@ const SECRET_HELP =
 /** SECRET_NOT_FOUND for a name that is not stored (its value is not needed here). */
 function requireSecrets(store: Store, names: string[]): void {
   for (const name of names) {
-    if (!store.secrets.get(name))
-      throw new PaddockError(
-        'SECRET_NOT_FOUND',
-        `There is no secret named ${name}: add it first with paddock secrets add ${name} --host HOST (paddock secrets list shows those there are).`,
-      );
+    if (!store.secrets.get(name)) throw secretNotFound(name);
   }
 }
 

@@ -14,7 +14,8 @@ import type { EventBus } from '../events.js';
 import type { VaultKeySource } from './key-source.js';
 import { newPlaceholder, sealValue, Vault, type VaultStatus } from './vault.js';
 
-function notFound(name: string): PaddockError {
+/** SECRET_NOT_FOUND with where to add it: the one sentence every way in uses. */
+export function secretNotFound(name: string): PaddockError {
   return new PaddockError(
     'SECRET_NOT_FOUND',
     `There is no secret named “${name}”: add it in Settings → Secrets, or with \`paddock secrets add ${name} --host HOST\`.`,
@@ -100,7 +101,7 @@ export class SecretsService {
     const hosts = new Set<string>();
     for (const name of new Set(names)) {
       const row = this.deps.store.secrets.get(name);
-      if (!row) throw notFound(name);
+      if (!row) throw secretNotFound(name);
       for (const h of row.hosts) hosts.add(h);
     }
     return [...hosts];
@@ -116,7 +117,7 @@ export class SecretsService {
     const rows = unique.map((name) => {
       const valid = secretNameSchema.safeParse(name);
       const row = valid.success ? this.deps.store.secrets.get(name) : undefined;
-      if (!row) throw notFound(name);
+      if (!row) throw secretNotFound(name);
       return row;
     });
     const byEnv = new Map<string, string>();
